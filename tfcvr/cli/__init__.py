@@ -1,0 +1,1 @@
+"""The `tfcvr` command line."""

@@ -1,0 +1,96 @@
+"""`tfcvr` command line: one module per command under `tfcvr.cli`.
+
+Each command module defines `add_arguments(parser)` and `run(args) -> int`
+and a module docstring whose first line is the command's help. Modules are
+imported only when their command runs, so `tfcvr --help` stays fast.
+"""
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+# Command name -> module under tfcvr.cli (the DESIGN.md names; keep them).
+COMMANDS = {
+    "simulate": "simulate",
+    "preprocess": "preprocess",
+    "schema": "schema",
+    "train": "train",
+    "evaluate": "evaluate",
+    "export": "export",
+    "serve": "serve",
+    "bench": "bench",
+    "models": "models",
+    "quickstart": "quickstart",
+}
+
+HELP = {
+    "simulate": "write simulated impression logs with ground truth",
+    "preprocess": "raw logs -> TFRecords + schema.json + vocab/ (Beam)",
+    "schema": "propose an input spec from a sample of a log file",
+    "train": "train an estimator on a preprocessed dataset",
+    "evaluate": "compute every metric of a trained model on a dataset",
+    "export": "export a trained model as a TF Serving SavedModel",
+    "serve": "serve SavedModels over TF Serving's REST API (local)",
+    "bench": "benchmarks: training/serving throughput, estimator grid",
+    "models": "list every registered estimator with its paper",
+    "quickstart": "simulate -> Beam -> train -> evaluate -> export (make demo)",
+}
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tfcvr",
+        description="Entire-space post-click conversion-rate estimation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        sub.add_parser(name, help=HELP[name], add_help=False)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    name = argv[0]
+    if name not in COMMANDS:
+        parser.print_usage(sys.stderr)
+        print(
+            f"tfcvr: error: unknown command {name!r}; choose from "
+            f"{', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    _quiet_tensorflow()
+    module = importlib.import_module(f"tfcvr.cli.{COMMANDS[name]}")
+    command_parser = argparse.ArgumentParser(
+        prog=f"tfcvr {name}", description=HELP[name]
+    )
+    module.add_arguments(command_parser)
+    args = command_parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError) as e:
+        print(f"tfcvr {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tfcvr {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

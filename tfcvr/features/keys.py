@@ -1,0 +1,46 @@
+"""The one place where label, output and special column names are spelled.
+
+Every other module imports these constants; no other string literal names a
+label, an output or a ground-truth column.
+"""
+
+# === Labels (columns of the logs and of the TFRecords) ===
+CLICK = "click"
+CONVERSION = "conversion"
+LABEL_KEYS = (CLICK, CONVERSION)
+
+# === Ground truth, present only in simulated data ===
+TRUE_CTR = "true_ctr"
+TRUE_CVR = "true_cvr"
+CONVERSION_IF_CLICKED = "conversion_if_clicked"
+GROUND_TRUTH_KEYS = (TRUE_CTR, TRUE_CVR, CONVERSION_IF_CLICKED)
+
+# === Other non-feature columns ===
+ROW_ID = "row_id"
+TIMESTAMP = "timestamp"
+
+# === Model outputs (also the TF Serving output names) ===
+CTR = "ctr"
+CVR = "cvr"
+CTCVR = "ctcvr"
+SERVING_OUTPUTS = (CTR, CVR, CTCVR)
+
+# === Feature kinds (schema.json "kind") ===
+CATEGORICAL_INT = "categorical_int"
+CATEGORICAL_STRING = "categorical_string"
+MULTI_CATEGORICAL = "multi_categorical"
+NUMERIC = "numeric"
+CATEGORICAL_KINDS = (CATEGORICAL_INT, CATEGORICAL_STRING, MULTI_CATEGORICAL)
+FEATURE_KINDS = (CATEGORICAL_INT, CATEGORICAL_STRING, MULTI_CATEGORICAL, NUMERIC)
+
+# === Index layout of every encoded categorical feature ===
+# 0 is padding / missing value, 1 .. num_oov are out-of-vocabulary buckets,
+# vocabulary entries follow in vocab-file order.
+PADDING_INDEX = 0
+
+# === Files of a preprocessed dataset directory ===
+SCHEMA_FILE = "schema.json"
+VOCAB_DIR = "vocab"
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+REJECTED_DIR = "rejected"

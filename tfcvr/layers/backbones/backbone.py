@@ -1,0 +1,71 @@
+import keras
+
+BACKBONES = {}
+
+
+def register_backbone(name):
+    """Class decorator: makes a `Backbone` subclass available by `name`."""
+
+    def decorator(cls):
+        if name in BACKBONES and BACKBONES[name] is not cls:
+            raise ValueError(f"Backbone name {name!r} is already registered.")
+        BACKBONES[name] = cls
+        cls.backbone_name = name
+        return cls
+
+    return decorator
+
+
+class Backbone(keras.layers.Layer):
+    """Base of the multi-task backbones every estimator can sit on.
+
+    A backbone maps the concatenated field embeddings `(batch, d)` to one
+    representation per task, a list of `num_tasks` tensors `(batch, h_k)`;
+    the estimator puts a one-unit logit head on each.
+
+    Args:
+        num_tasks: int. Number of task representations to produce; set by
+            the estimator (e.g. 2 for ESMM: CTR and CVR).
+    """
+
+    backbone_name = None
+
+    def __init__(self, num_tasks=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_tasks, int) or num_tasks < 1:
+            raise ValueError(
+                f"num_tasks must be a positive int. Received: "
+                f"num_tasks={num_tasks!r}"
+            )
+        self.num_tasks = num_tasks
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_tasks": self.num_tasks})
+        return config
+
+
+def get_backbone(identifier, num_tasks, config=None):
+    """A backbone from a registered name (with `config` kwargs) or instance."""
+    from tfcvr.layers import backbones  # noqa: F401  (fills the registry)
+
+    if isinstance(identifier, dict):
+        identifier = keras.saving.deserialize_keras_object(identifier)
+    if isinstance(identifier, Backbone):
+        if config:
+            raise ValueError(
+                "backbone_config is only used with a backbone name. Received "
+                f"a backbone instance and backbone_config={config}"
+            )
+        if identifier.num_tasks != num_tasks:
+            raise ValueError(
+                f"This estimator needs a backbone with num_tasks={num_tasks}. "
+                f"Received: num_tasks={identifier.num_tasks}"
+            )
+        return identifier
+    if identifier not in BACKBONES:
+        raise ValueError(
+            f"Unknown backbone. Expected one of {sorted(BACKBONES)} or a "
+            f"Backbone instance. Received: backbone={identifier!r}"
+        )
+    return BACKBONES[identifier](num_tasks=num_tasks, **(config or {}))

@@ -1,0 +1,3 @@
+from tfcvr.layers.core.mlp import MLP
+
+__all__ = ["MLP"]

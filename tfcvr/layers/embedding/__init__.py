@@ -1,0 +1,3 @@
+from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
+
+__all__ = ["FeatureEmbedding"]

@@ -1,0 +1,220 @@
+import keras
+import numpy as np
+from keras import ops
+
+from tfcvr.features import Schema
+from tfcvr.features import keys
+from tfcvr.layers.backbones.backbone import get_backbone
+from tfcvr.layers.embedding.feature_embedding import WEIGHT_SUFFIX
+from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
+from tfcvr.losses import functional as F
+
+
+def check_weights(**weights):
+    """Raises for a negative loss weight, naming it."""
+    for name, value in weights.items():
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(
+                f"{name} must be a number >= 0. Received: {name}={value!r}"
+            )
+
+
+class CVRModel(keras.Model):
+    """Base of every estimator: features -> pCTR, pCVR, pCTCVR.
+
+    The trunk is shared: schema-driven field embeddings, then a multi-task
+    backbone giving one representation per entry of `tasks`, then a
+    one-unit logit head per task. `call` returns a dict of `(batch, 1)`
+    probabilities with at least `ctr`, `cvr` and `ctcvr` (= ctr * cvr);
+    auxiliary tasks add keys of their own. A subclass declares `tasks`,
+    overrides `outputs_from_logits` when its outputs are not plain sigmoids,
+    and implements `loss_terms(labels, outputs)`: a dict of named scalar
+    terms whose sum is the objective. Keras `fit` works as for any model.
+
+    Args:
+        schema: `tfcvr.features.Schema` or its dict.
+        embedding_dim: int. Field embedding size. Defaults to 16.
+        backbone: str, dict or `Backbone`. A registered name (`"towers"`,
+            ...), a serialized backbone, or an instance with
+            `num_tasks == len(tasks)`. Defaults to `"towers"`.
+        backbone_config: dict or None. Constructor kwargs of a named backbone
+            (e.g. `{"hidden_units": [256, 128]}`).
+        embedding_combiner: str. Pooling of multi-valued fields, `"mean"` or
+            `"sum"`. Defaults to `"mean"`.
+        epsilon: float. Probability clip inside logs. Defaults to 1e-7.
+
+    Inputs: the dict produced by `tfcvr.data.make_dataset` (see
+    `FeatureEmbedding`). Labels for `fit`: a dict with float `(batch,)`
+    `click` and `conversion` (plus any extra label a model needs).
+    """
+
+    tasks = (keys.CTR, keys.CVR)
+
+    def __init__(
+        self,
+        schema,
+        embedding_dim=16,
+        backbone="towers",
+        backbone_config=None,
+        embedding_combiner="mean",
+        epsilon=F.EPSILON,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(schema, dict):
+            schema = Schema.from_dict(schema)
+        if not 0.0 < epsilon < 0.5:
+            raise ValueError(
+                f"epsilon must be in (0, 0.5). Received: epsilon={epsilon}"
+            )
+        self._check_schema(schema)
+
+        # === Layers ===
+        self.embedding = FeatureEmbedding(
+            schema,
+            embedding_dim=embedding_dim,
+            combiner=embedding_combiner,
+            dtype=self.dtype_policy,
+            name="embedding",
+        )
+        self.backbone = get_backbone(
+            backbone, num_tasks=len(self.tasks), config=backbone_config
+        )
+        # Heads in float32 so mixed precision never rounds probabilities.
+        self.heads = [
+            keras.layers.Dense(1, dtype="float32", name=f"{task}_logit")
+            for task in self.tasks
+        ]
+
+        # === Config ===
+        self.schema = schema
+        self.embedding_dim = embedding_dim
+        self._backbone_arg = (
+            backbone if isinstance(backbone, str) else None
+        )
+        self.backbone_config = dict(backbone_config or {})
+        self.embedding_combiner = embedding_combiner
+        self.epsilon = epsilon
+
+        # === Metrics (approximate AUCs during fit; exact ones come from
+        # tfcvr.evaluation) ===
+        self.ctr_auc = keras.metrics.AUC(name="ctr_auc")
+        self.ctcvr_auc = keras.metrics.AUC(name="ctcvr_auc")
+        self.cvr_auc_clicked = keras.metrics.AUC(name="cvr_auc_clicked")
+
+    def _check_schema(self, schema):
+        """Hook for estimators that need extra labels (e.g. ESM2)."""
+
+    # === Forward ===
+
+    def task_logits(self, features, training=False):
+        """Dict task name -> `(batch, 1)` float32 logit."""
+        x = self.embedding(features)
+        reps = self.backbone(x, training=training)
+        return {
+            task: head(ops.cast(rep, "float32"))
+            for task, head, rep in zip(self.tasks, self.heads, reps)
+        }
+
+    def outputs_from_logits(self, logits, features=None, training=False):
+        outputs = {task: ops.sigmoid(logit) for task, logit in logits.items()}
+        outputs[keys.CTCVR] = outputs[keys.CTR] * outputs[keys.CVR]
+        return outputs
+
+    def call(self, features, training=False):
+        logits = self.task_logits(features, training=training)
+        return self.outputs_from_logits(logits, features, training=training)
+
+    # === Objective ===
+
+    def loss_terms(self, labels, outputs):
+        """Dict of named scalar loss terms; their sum is the objective."""
+        raise TypeError(f"{type(self).__name__} defines no loss_terms().")
+
+    def bce(self, y_true, y_prob):
+        return F.binary_crossentropy(
+            F.flat(y_true), F.flat(y_prob), self.epsilon
+        )
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if not isinstance(y, dict) or keys.CLICK not in y:
+            raise ValueError(
+                f"{type(self).__name__} trains on a dict of labels with "
+                f"`{keys.CLICK}` and `{keys.CONVERSION}`. Received: "
+                f"{type(y).__name__}"
+            )
+        terms = self.loss_terms(y, y_pred)
+        total = ops.sum(ops.stack([ops.cast(t, "float32") for t in terms.values()]))
+        if self.losses:
+            total = total + ops.cast(ops.sum(self.losses), "float32")
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        click = F.flat(y[keys.CLICK])
+        conversion = F.flat(y[keys.CONVERSION])
+        self.ctr_auc.update_state(click, F.flat(y_pred[keys.CTR]))
+        self.ctcvr_auc.update_state(
+            click * conversion, F.flat(y_pred[keys.CTCVR])
+        )
+        self.cvr_auc_clicked.update_state(
+            conversion, F.flat(y_pred[keys.CVR]), sample_weight=click
+        )
+        return self.get_metrics_result()
+
+    # === Building and serialization ===
+
+    def dummy_inputs(self, batch_size=1):
+        """Zero inputs of the right structure, for building and tracing."""
+        inputs = {}
+        for spec in self.schema.features:
+            if spec.is_multi_valued:
+                inputs[spec.name] = np.zeros((batch_size, spec.max_len), "int32")
+                if spec.weighted:
+                    inputs[spec.name + WEIGHT_SUFFIX] = np.zeros(
+                        (batch_size, spec.max_len), "float32"
+                    )
+            elif spec.is_categorical:
+                inputs[spec.name] = np.zeros((batch_size,), "int32")
+            else:
+                inputs[spec.name] = np.zeros((batch_size,), "float32")
+        return inputs
+
+    def build(self, input_shape=None):
+        # Every shape follows from the schema, so building never waits for
+        # data (needed by `.keras` loading and distribution strategies).
+        if self.built:
+            return
+        self.call(self.dummy_inputs(), training=False)
+        self.built = True
+
+    def get_build_config(self):
+        return {"schema_driven": True}
+
+    def build_from_config(self, config):
+        self.build()
+
+    def get_config(self):
+        if self._backbone_arg is not None:
+            backbone = self._backbone_arg
+        else:
+            backbone = keras.saving.serialize_keras_object(self.backbone)
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "schema": self.schema.to_dict(),
+            "embedding_dim": self.embedding_dim,
+            "backbone": backbone,
+            "backbone_config": self.backbone_config,
+            "embedding_combiner": self.embedding_combiner,
+            "epsilon": self.epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

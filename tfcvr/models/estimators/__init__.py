@@ -1,0 +1,1 @@
+"""One file per estimator; every module here is imported by tfcvr.models."""

@@ -1,0 +1,41 @@
+import keras
+
+ESTIMATORS = {}
+
+
+def register_estimator(name, paper):
+    """Class decorator: registers a `CVRModel` under `name` for the
+    registry, `tfcvr train --model NAME` and `.keras` saving.
+
+    Args:
+        name: str. Registry name, e.g. `"esmm"`.
+        paper: str. Citation shown by `tfcvr models`.
+    """
+
+    def decorator(cls):
+        if name in ESTIMATORS and ESTIMATORS[name] is not cls:
+            raise ValueError(f"Estimator name {name!r} is already registered.")
+        cls.estimator_name = name
+        cls.paper = paper
+        ESTIMATORS[name] = cls
+        cls._tfcvr_public_path = f"tfcvr.models.{cls.__name__}"
+        return keras.saving.register_keras_serializable(package="tfcvr")(cls)
+
+    return decorator
+
+
+def get_estimator(name):
+    """The estimator class registered under `name`."""
+    from tfcvr import models  # noqa: F401  (imports every estimator)
+
+    if name not in ESTIMATORS:
+        raise ValueError(
+            f"Unknown model {name!r}. Registered: {', '.join(sorted(ESTIMATORS))}"
+        )
+    return ESTIMATORS[name]
+
+
+def estimator_names():
+    from tfcvr import models  # noqa: F401
+
+    return sorted(ESTIMATORS)
