@@ -42,19 +42,26 @@ class UserIdEncoder:
             raise ValueError(
                 f"User ids must be integers or strings. Received: dtype={ids.dtype}"
             )
-        if ids.dtype.kind == "O":
-            # TF string tensors arrive as object arrays of bytes; unify so that
-            # b"u1" and "u1" are one user.
-            ids = np.array(
-                [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in ids],
-                dtype=str,
-            )
-        elif ids.dtype.kind == "S":
-            ids = np.char.decode(ids, "utf-8")
-        uniques, inverse = np.unique(ids, return_inverse=True)
+        try:
+            uniques, inverse = np.unique(ids, return_inverse=True)
+        except TypeError:
+            # An object array mixing bytes and str cannot be sorted as is.
+            ids = np.array([_text(i) for i in ids.tolist()], dtype=str)
+            uniques, inverse = np.unique(ids, return_inverse=True)
+        # TF string tensors arrive as bytes; decoding makes b"u1" and "u1" one
+        # user. Only distinct ids are touched in Python.
         codes = np.fromiter(
-            (self._codes.setdefault(u, len(self._codes)) for u in uniques.tolist()),
+            (
+                self._codes.setdefault(_text(u), len(self._codes))
+                for u in uniques.tolist()
+            ),
             dtype=np.int64,
             count=len(uniques),
         )
         return codes[inverse.reshape(-1)]
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)

@@ -32,12 +32,13 @@ def roc_auc(labels, scores):
     """
     labels = _validation.binary("labels", labels)
     scores = _validation.scores("scores", scores, len(labels), dtype=None)
-    return _roc_auc_sorted(*_sorted(labels, scores))[0]
+    return _roc_auc(labels, scores)[0]
 
 
-def _sorted(labels, scores):
+def _roc_auc(labels, scores):
+    """AUC, positives and negatives of validated bool labels and scores."""
     order = np.argsort(scores, kind="stable")
-    return labels[order], scores[order]
+    return _roc_auc_sorted(labels[order], scores[order])
 
 
 def _roc_auc_sorted(labels, scores):

@@ -1,0 +1,31 @@
+# The two set-up commands of README.md: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test test-tf test-jax install clean bench
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,jax]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tfcvr quickstart
+
+# The main suite on the TensorFlow backend, then the JAX-marked tests in a
+# process of their own (the backend is fixed at import time).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not jax"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m jax
+
+bench: $(STAMP)
+	$(BIN)/tfcvr bench train --model esmm
+
+clean:
+	rm -rf $(VENV) demo_output bench_output

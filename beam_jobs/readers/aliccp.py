@@ -1,0 +1,393 @@
+import logging
+import os
+import re
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from beam_jobs.readers import aliccp_fields as fields_lib
+from beam_jobs.readers import aliccp_io as io_lib
+from tfcvr.features import keys
+
+_FILE_RE = re.compile(
+    r"(sample_skeleton|common_features)_(train|test)(?:[._-].*)?\Z"
+)
+_SKELETON = "skeleton"
+_COMMON = "common"
+_REJECTED = "rejected"
+_ROWS = "rows"
+_SPLITS = {"train": keys.TRAIN_SPLIT, "test": keys.EVAL_SPLIT}
+_SKELETON_COLUMNS = 6
+_COMMON_COLUMNS = 3
+_METRICS = "tfcvr.readers.aliccp"
+
+REASON_MISSING_COMMON = "missing_common_features"
+REASON_DUPLICATE_COMMON = "duplicate_common_features"
+
+
+def classify_aliccp_file(path):
+    """`(kind, split)` of an Ali-CCP file name, or None.
+
+    `sample_skeleton_train.csv` -> `("skeleton", "train")`,
+    `common_features_test.csv.gz` -> `("common", "eval")`.
+    """
+    match = _FILE_RE.match(os.path.basename(path))
+    if match is None:
+        return None
+    kind = _SKELETON if match.group(1) == "sample_skeleton" else _COMMON
+    return kind, _SPLITS[match.group(2)]
+
+
+class ReadAliCCP(beam.PTransform):
+    """Reads the raw Ali-CCP logs (Tianchi dataset 408, the ESMM data).
+
+    Joins every impression of `sample_skeleton_{train,test}.csv`
+    (`sample_id,click,conversion,common_feature_index,num_features,
+    feature_list`) to its row of `common_features_{train,test}.csv`
+    (`common_feature_index,num_features,feature_list`) with a CoGroupByKey
+    on `(split, common_feature_index)`, never a side input, because the
+    common file is too large for one worker's memory. A feature list is
+    `field\\x02feature_id\\x03value` entries joined by `\\x01`.
+
+    Rows (reader contract): field `F` becomes column `fF` (`f101`,
+    `f109_14`); a multi-valued field is a list of feature ids in log order
+    (the impression's own entries, then the common ones; at most `max_len`)
+    plus `fF__weight` (the entries' values) when `weighted`; a single-valued
+    field is its feature id (int) or None when absent. `click` and
+    `conversion` are ints, `__key__` is `"<split>:<sample_id>"` and
+    `__split__` is `"train"` for the train files, `"eval"` for the test
+    files. User id = `f101`, item id = `f205`.
+
+    Accounting: every skeleton line gives exactly one row or one dead
+    letter (so skeleton lines = rows + dead letters whose source is a
+    skeleton file); every common line that is malformed or a duplicate
+    gives one dead letter. The cleaning rule (`click=0, conversion=1`) is
+    counted as the dead-letter reason `click0_conversion1`, so it is part of
+    the same identity.
+
+    Dead-letter reasons: `non_utf8`, `wrong_field_count` (skeleton needs 6
+    columns, common 3), `bad_label` (not 0/1), `click0_conversion1`,
+    `bad_num_features` (not an integer), `num_features_mismatch`,
+    `bad_feature_list` (missing separator, non-integer feature id,
+    non-finite value), `missing_common_features` (the impression's common
+    row is absent or itself rejected), `duplicate_common_features` (a
+    second valid common row for the same index: the row whose text sorts
+    first is kept, the others are rejected), and
+    `repeated_single_valued_field` (only with `on_repeated_field="reject"`).
+
+    Reference: Ma et al., "Entire Space Multi-Task Model", SIGIR 2018.
+
+    Args:
+        file_pattern: str. A directory, glob or file list pattern holding
+            the four CSV files (optionally compressed, e.g. `.csv.gz`).
+        spec: must be None: this format builds its own spec (see
+            `column_overrides` and `vocab`).
+        fields: `"esmm"` (the 23 fields of PaddleRec's ESMM/ESCM2),
+            `"aitm"` (the 18 single-valued AITM fields) or a list of field
+            ids.
+        multi_valued_fields: field ids typed `multi_categorical`, or None
+            for the default of `fields` (`*_14`, 210 and 853 for "esmm" and
+            custom lists; none for "aitm").
+        weighted: bool. Emit the values of multi-valued fields as
+            `fF__weight`. Defaults to True.
+        max_len: int. Ids kept per multi-valued field. Defaults to 20.
+        drop_click0_conversion1: bool. Reject impressions with click=0 and
+            conversion=1. Defaults to True.
+        on_repeated_field: `"first"` (default), `"last"` (AITM's choice) or
+            `"reject"`: what a single-valued field occurring more than once
+            keeps. Repeats are counted in the Beam counter
+            `repeated_single_valued_field`.
+        column_overrides: dict or None. Per-column spec settings, e.g.
+            `{"f101": {"hash_buckets": 1000000}}`.
+        vocab: dict or None. The spec's vocabulary settings.
+    """
+
+    def __init__(
+        self,
+        file_pattern,
+        spec=None,
+        *,
+        fields="esmm",
+        multi_valued_fields=None,
+        weighted=True,
+        max_len=20,
+        drop_click0_conversion1=True,
+        on_repeated_field="first",
+        column_overrides=None,
+        vocab=None,
+        label=None,
+    ):
+        super().__init__(label)
+        io_lib.check_no_user_spec("aliccp", spec)
+        io_lib.check_max_len(max_len)
+        io_lib.check_choice(
+            "on_repeated_field", on_repeated_field, io_lib.ON_REPEATED_CHOICES
+        )
+        self.fields, self.multi_valued_fields = fields_lib.resolve_fields(
+            fields, multi_valued_fields
+        )
+        self.weighted = bool(weighted)
+        self.max_len = max_len
+        self.drop_click0_conversion1 = bool(drop_click0_conversion1)
+        self.on_repeated_field = on_repeated_field
+        self.files = self._match_files(file_pattern)
+        self.spec_dict = self._build_spec(column_overrides, vocab)
+
+    @property
+    def spec(self):
+        return io_lib.to_input_spec(self.spec_dict)
+
+    @staticmethod
+    def _match_files(file_pattern):
+        paths = io_lib.expand_input(file_pattern)
+        files = []
+        for path in paths:
+            kind_split = classify_aliccp_file(path)
+            if kind_split is None:
+                logging.info("Ali-CCP reader ignores %s", path)
+                continue
+            files.append((path,) + kind_split)
+        if not any(kind == _SKELETON for _, kind, _ in files):
+            hint = ""
+            if any(p.endswith((".tar.gz", ".tgz")) for p in paths):
+                hint = " (extract the Tianchi .tar.gz archives first)"
+            raise ValueError(
+                f"No sample_skeleton_{{train,test}}.csv file in "
+                f"{file_pattern!r}{hint}. Found: "
+                f"{[os.path.basename(p) for p in paths[:5]]}"
+            )
+        for split in sorted({s for _, k, s in files if k == _SKELETON}):
+            if not any(k == _COMMON and s == split for _, k, s in files):
+                name = "train" if split == keys.TRAIN_SPLIT else "test"
+                raise ValueError(
+                    f"{file_pattern!r} has sample_skeleton_{name} but no "
+                    f"common_features_{name} file to join it with."
+                )
+        return files
+
+    def _build_spec(self, column_overrides, vocab):
+        columns = {}
+        for field in self.fields:
+            name = fields_lib.column_name(field)
+            if field in self.multi_valued_fields:
+                columns[name] = {
+                    "kind": keys.MULTI_CATEGORICAL,
+                    "value_dtype": "int64",
+                    "max_len": self.max_len,
+                    "weighted": self.weighted,
+                }
+            else:
+                columns[name] = {"kind": keys.CATEGORICAL_INT}
+        roles = {}
+        for role, field in (
+            ("user_id", fields_lib.USER_ID_FIELD),
+            ("item_id", fields_lib.ITEM_ID_FIELD),
+        ):
+            if field in self.fields:
+                roles[role] = fields_lib.column_name(field)
+        return io_lib.build_spec_dict(
+            columns,
+            {keys.CLICK: keys.CLICK, keys.CONVERSION: keys.CONVERSION},
+            column_overrides=column_overrides,
+            vocab=vocab,
+            **roles,
+        )
+
+    def expand(self, pbegin):
+        paths = [p for p, _, _ in self.files]
+        lines = io_lib.read_lines(pbegin, paths, "AliCCP")
+        keyed = lines | "KeyByCommonIndex" >> beam.ParDo(
+            _KeyAliCCPLine(self.files, self.drop_click0_conversion1)
+        ).with_outputs(_SKELETON, _COMMON, _REJECTED)
+        joined = {
+            _SKELETON: keyed[_SKELETON],
+            _COMMON: keyed[_COMMON],
+        } | "JoinCommonFeatures" >> beam.CoGroupByKey()
+        built = joined | "BuildRows" >> beam.ParDo(
+            _BuildAliCCPRows(
+                paths,
+                self.fields,
+                self.multi_valued_fields,
+                self.weighted,
+                self.max_len,
+                self.on_repeated_field,
+            )
+        ).with_outputs(_REJECTED, main=_ROWS)
+        rejected = (
+            keyed[_REJECTED],
+            built[_REJECTED],
+        ) | "FlattenRejected" >> beam.Flatten()
+        return {"rows": built[_ROWS], "rejected": rejected}
+
+
+class _KeyAliCCPLine(beam.DoFn):
+    """Checks a line's columns (and a skeleton's labels) and keys it by
+    `(split, common_feature_index)`; the feature lists are parsed after the
+    join so that the shuffle carries compact text, not dicts."""
+
+    def __init__(self, files, drop_click0_conversion1):
+        self._files = list(files)
+        self._drop = drop_click0_conversion1
+
+    def setup(self):
+        self._index = io_lib.source_index([p for p, _, _ in self._files])
+        self._skeleton_lines = Metrics.counter(_METRICS, "skeleton_lines")
+        self._common_lines = Metrics.counter(_METRICS, "common_lines")
+
+    def process(self, element):
+        path, raw = element
+        index = self._index.get(path)
+        if index is None:
+            index = self._index[os.path.basename(path)]
+        source, kind, split = self._files[index]
+        if kind == _SKELETON:
+            self._skeleton_lines.inc()
+        else:
+            self._common_lines.inc()
+        line, error = io_lib.decode_line(raw)
+        if error is not None:
+            yield _reject(io_lib.REASON_NON_UTF8, source, error, raw)
+            return
+        columns = line.split(",")
+        if kind == _SKELETON:
+            if len(columns) != _SKELETON_COLUMNS:
+                yield _reject(
+                    io_lib.REASON_WRONG_FIELD_COUNT,
+                    source,
+                    f"a sample_skeleton line has {_SKELETON_COLUMNS} "
+                    f"columns, this one has {len(columns)}",
+                    line,
+                )
+                return
+            _, _, problem = io_lib.check_labels(
+                columns[1], columns[2], self._drop
+            )
+            if problem is not None:
+                yield _reject(problem[0], source, problem[1], line)
+                return
+            yield beam.pvalue.TaggedOutput(
+                _SKELETON, ((split, columns[3]), (index, line))
+            )
+        else:
+            if len(columns) != _COMMON_COLUMNS:
+                yield _reject(
+                    io_lib.REASON_WRONG_FIELD_COUNT,
+                    source,
+                    f"a common_features line has {_COMMON_COLUMNS} columns, "
+                    f"this one has {len(columns)}",
+                    line,
+                )
+                return
+            yield beam.pvalue.TaggedOutput(
+                _COMMON, ((split, columns[0]), (index, line))
+            )
+
+
+class _BuildAliCCPRows(beam.DoFn):
+    """Parses one common index's common row once and every impression that
+    points to it, and emits the joined rows."""
+
+    def __init__(
+        self, paths, fields, multi_valued, weighted, max_len, on_repeated
+    ):
+        self._paths = list(paths)
+        self._fields = tuple(fields)
+        self._multi = frozenset(multi_valued)
+        self._weighted = weighted
+        self._max_len = max_len
+        self._on_repeated = on_repeated
+
+    def setup(self):
+        self._selected = frozenset(self._fields)
+        self._repeats = Metrics.counter(
+            _METRICS, io_lib.REASON_REPEATED_FIELD
+        )
+        self._unused_common = Metrics.counter(_METRICS, "common_rows_unused")
+
+    def _truncated_groups(self, entries):
+        groups = fields_lib.group_by_field(entries, self._selected)
+        for field in self._multi:
+            values = groups.get(field)
+            if values is not None and len(values) > self._max_len:
+                groups[field] = values[: self._max_len]
+        return groups
+
+    def process(self, element):
+        (split, common_index), grouped = element
+        common_groups = None
+        kept_line = None
+        for index, line in sorted(grouped[_COMMON], key=lambda v: v[1]):
+            source = self._paths[index]
+            _, num_text, list_text = line.split(",")
+            try:
+                entries = fields_lib.parse_counted_feature_list(
+                    num_text, list_text
+                )
+            except fields_lib.FeatureListError as e:
+                yield _reject(e.reason, source, e.detail, line)
+                continue
+            if common_groups is not None:
+                yield _reject(
+                    REASON_DUPLICATE_COMMON,
+                    source,
+                    f"common_feature_index {common_index!r} already has a "
+                    f"valid row in the {split} split; the row whose text "
+                    f"sorts first is kept",
+                    line,
+                )
+                continue
+            common_groups = self._truncated_groups(entries)
+            kept_line = line
+        used = False
+        for index, line in grouped[_SKELETON]:
+            used = True
+            source = self._paths[index]
+            columns = line.split(",")
+            try:
+                entries = fields_lib.parse_counted_feature_list(
+                    columns[4], columns[5]
+                )
+            except fields_lib.FeatureListError as e:
+                yield _reject(e.reason, source, e.detail, line)
+                continue
+            if common_groups is None:
+                yield _reject(
+                    REASON_MISSING_COMMON,
+                    source,
+                    f"no valid common_features row with index "
+                    f"{common_index!r} in the {split} split",
+                    line,
+                )
+                continue
+            row, repeated = fields_lib.build_columns(
+                (self._truncated_groups(entries), common_groups),
+                self._fields,
+                self._multi,
+                self._weighted,
+                self._max_len,
+                self._on_repeated,
+            )
+            if repeated:
+                self._repeats.inc()
+            if row is None:
+                yield _reject(
+                    io_lib.REASON_REPEATED_FIELD,
+                    source,
+                    f"single-valued fields {repeated} occur more than once "
+                    f"(on_repeated_field='reject')",
+                    line,
+                )
+                continue
+            row[keys.CLICK] = io_lib.LABEL_VALUES[columns[1].strip()]
+            row[keys.CONVERSION] = io_lib.LABEL_VALUES[columns[2].strip()]
+            row[io_lib.KEY_FIELD] = f"{split}:{columns[0]}"
+            row[io_lib.SPLIT_FIELD] = split
+            yield row
+        if kept_line is not None and not used:
+            self._unused_common.inc()
+
+
+def _reject(reason, source, detail, raw):
+    return beam.pvalue.TaggedOutput(
+        _REJECTED, io_lib.dead_letter(reason, source, detail, raw)
+    )

@@ -1,0 +1,248 @@
+"""Ali-CCP feature fields: presets, column names, and the `\\x01\\x02\\x03` lists.
+
+A raw Ali-CCP feature list is `field_id\\x02feature_id\\x03value` entries
+joined by `\\x01` (Tianchi dataset 408, the ESMM data). `field_id` is a
+string such as `101` or `109_14`, `feature_id` a global integer id and
+`value` a float (1.0 for most fields; a count or weight for the behaviour
+fields `*_14` and the combination fields 508/509/702/853).
+
+Schema column names: field `F` becomes column `fF` (`101` -> `f101`,
+`109_14` -> `f109_14`); a weighted multi-valued column also carries
+`fF__weight`.
+"""
+
+import math
+import re
+
+# The 23 fields the PaddleRec ESMM/ESCM2 readers keep (their order).
+ESMM_FIELDS = (
+    "101", "121", "122", "124", "125", "126", "127", "128", "129",
+    "205", "206", "207", "210", "216", "508", "509", "702", "853", "301",
+    "109_14", "110_14", "127_14", "150_14",
+)
+# The 18 fields of the AITM preprocessing (Xi et al., KDD 2021), each
+# treated as single-valued there.
+AITM_FIELDS = (
+    "101", "121", "122", "124", "125", "126", "127", "128", "129",
+    "205", "206", "207", "216", "508", "509", "702", "853", "301",
+)
+FIELD_PRESETS = {"esmm": ESMM_FIELDS, "aitm": AITM_FIELDS}
+# Fields that hold several ids per impression in Ali-CCP: the user
+# behaviour fields (`*_14`), the item intention node 210 and its user cross
+# 853 (both repeat in the published PaddleRec samples).
+KNOWN_MULTI_VALUED = frozenset(
+    {"109_14", "110_14", "127_14", "150_14", "210", "853"}
+)
+USER_ID_FIELD = "101"
+ITEM_ID_FIELD = "205"
+WEIGHT_SUFFIX = "__weight"
+
+ENTRY_SEPARATOR = "\x01"
+FIELD_SEPARATOR = "\x02"
+VALUE_SEPARATOR = "\x03"
+
+_FIELD_RE = re.compile(r"[0-9]+(_[0-9]+)?\Z")
+
+
+class FeatureListError(ValueError):
+    """A broken feature list; `reason` is the dead-letter reason."""
+
+    def __init__(self, reason, detail):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def column_name(field):
+    return "f" + field
+
+
+def weight_column(column):
+    return column + WEIGHT_SUFFIX
+
+
+def resolve_fields(fields, multi_valued_fields):
+    """`(fields, multi_valued)` from a preset name or a list of field ids.
+
+    `multi_valued_fields=None` picks the preset's default: every field of
+    `KNOWN_MULTI_VALUED` for `"esmm"` or a custom list, none for `"aitm"`
+    (AITM keeps one id per field).
+    """
+    preset = fields if isinstance(fields, str) else None
+    if preset is not None:
+        if preset not in FIELD_PRESETS:
+            raise ValueError(
+                f"fields must be one of {sorted(FIELD_PRESETS)} or a list of "
+                f"field ids. Received: fields={fields!r}"
+            )
+        fields = FIELD_PRESETS[preset]
+    if isinstance(fields, (bytes, dict)) or not hasattr(fields, "__iter__"):
+        raise ValueError(
+            f"fields must be a preset name or a list of field ids. "
+            f"Received: fields={fields!r}"
+        )
+    fields = tuple(fields)
+    bad = [f for f in fields if not isinstance(f, str) or not _FIELD_RE.match(f)]
+    if not fields or bad:
+        raise ValueError(
+            f"fields must be non-empty Ali-CCP field ids such as '101' or "
+            f"'109_14'. Received: fields={list(fields)!r}"
+        )
+    if len(set(fields)) != len(fields):
+        raise ValueError(f"fields has duplicates. Received: fields={list(fields)}")
+    if multi_valued_fields is None:
+        if preset == "aitm":
+            multi = frozenset()
+        else:
+            multi = frozenset(f for f in fields if f in KNOWN_MULTI_VALUED)
+    else:
+        if isinstance(multi_valued_fields, str):
+            multi_valued_fields = [multi_valued_fields]
+        multi = frozenset(multi_valued_fields)
+        unknown = sorted(multi - set(fields))
+        if unknown:
+            raise ValueError(
+                f"multi_valued_fields names fields that are not selected: "
+                f"{unknown}. Selected fields: {list(fields)}"
+            )
+    return fields, multi
+
+
+def parse_feature_list(text):
+    """`[(field, feature_id, value), ...]` of a raw list, in log order.
+
+    Raises `FeatureListError` (reason `bad_feature_list`) on a missing
+    separator, an empty field id, a feature id that is not a non-negative
+    integer or a value that is not a finite float.
+    """
+    if not text:
+        return []
+    entries = []
+    for position, entry in enumerate(text.split(ENTRY_SEPARATOR)):
+        field, sep, rest = entry.partition(FIELD_SEPARATOR)
+        feature_text, sep2, value_text = rest.partition(VALUE_SEPARATOR)
+        if not sep or not sep2 or not field:
+            raise FeatureListError(
+                "bad_feature_list",
+                f"entry {position} {entry[:80]!r} is not "
+                f"field\\x02feature\\x03value",
+            )
+        if not (feature_text.isdigit() and feature_text.isascii()):
+            raise FeatureListError(
+                "bad_feature_list",
+                f"entry {position} of field {field!r} has a non-integer "
+                f"feature id {feature_text[:40]!r}",
+            )
+        try:
+            value = float(value_text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise FeatureListError(
+                "bad_feature_list",
+                f"entry {position} of field {field!r} has a non-numeric or "
+                f"non-finite value {value_text[:40]!r}",
+            )
+        entries.append((field, int(feature_text), value))
+    return entries
+
+
+def parse_counted_feature_list(num_features_text, feature_list_text):
+    """Parses a feature list and checks it against its `num_features`."""
+    if not (num_features_text.isdigit() and num_features_text.isascii()):
+        raise FeatureListError(
+            "bad_num_features",
+            f"num_features {num_features_text[:40]!r} is not a "
+            f"non-negative integer",
+        )
+    entries = parse_feature_list(feature_list_text)
+    if len(entries) != int(num_features_text):
+        raise FeatureListError(
+            "num_features_mismatch",
+            f"num_features says {int(num_features_text)} but the feature "
+            f"list has {len(entries)} entries",
+        )
+    return entries
+
+
+def group_by_field(entries, selected):
+    """`{field: [(feature_id, value), ...]}` of the selected fields."""
+    grouped = {}
+    for field, feature_id, value in entries:
+        if field in selected:
+            grouped.setdefault(field, []).append((feature_id, value))
+    return grouped
+
+
+def build_columns(
+    groups, fields, multi_valued, weighted, max_len, on_repeated
+):
+    """Schema columns of one row from per-field `(id, value)` lists.
+
+    Args:
+        groups: sequence of `{field: [(id, value), ...]}`, concatenated in
+            order (the impression's own features, then its common ones).
+        fields: the selected field ids.
+        multi_valued: set of field ids typed `multi_categorical`.
+        weighted: bool. Also emit `f<id>__weight` for multi-valued fields.
+        max_len: int. Values kept per multi-valued field (log order).
+        on_repeated: `"first"`, `"last"` or `"reject"`: what a single-valued
+            field that occurs more than once keeps.
+
+    Returns:
+        `(columns, repeated)`: the column dict, and the single-valued fields
+        that occurred more than once (empty unless a repeat happened). With
+        `on_repeated="reject"` and a repeat, `columns` is None.
+    """
+    columns = {}
+    repeated = []
+    for field in fields:
+        values = None
+        for group in groups:
+            found = group.get(field)
+            if found:
+                values = found if values is None else values + found
+        name = column_name(field)
+        if field in multi_valued:
+            values = values[:max_len] if values else ()
+            columns[name] = [v[0] for v in values]
+            if weighted:
+                columns[weight_column(name)] = [v[1] for v in values]
+        elif not values:
+            columns[name] = None
+        else:
+            if len(values) > 1:
+                repeated.append(field)
+            columns[name] = values[-1 if on_repeated == "last" else 0][0]
+    if repeated and on_repeated == "reject":
+        return None, repeated
+    return columns, repeated
+
+
+def format_feature_list(entries):
+    """Inverse of `parse_feature_list`: `[(field, id, value), ...]` -> str."""
+    return ENTRY_SEPARATOR.join(
+        f"{field}{FIELD_SEPARATOR}{feature_id}{VALUE_SEPARATOR}{float(value)!r}"
+        for field, feature_id, value in entries
+    )
+
+
+def format_skeleton_line(sample_id, click, conversion, common_index, entries):
+    """One `sample_skeleton_*.csv` line (no newline)."""
+    return ",".join(
+        [
+            str(sample_id),
+            str(click),
+            str(conversion),
+            common_index,
+            str(len(entries)),
+            format_feature_list(entries),
+        ]
+    )
+
+
+def format_common_line(common_index, entries):
+    """One `common_features_*.csv` line (no newline)."""
+    return ",".join(
+        [common_index, str(len(entries)), format_feature_list(entries)]
+    )

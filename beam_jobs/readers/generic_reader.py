@@ -1,0 +1,115 @@
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.io import textio
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import match_files
+from beam_jobs.readers.row_converter import RowConverter
+from tfcvr.features.input_spec import InputSpec
+
+ROWS = "rows"
+REJECTED = "rejected"
+
+
+def load_spec(spec):
+    """An `InputSpec` from an InputSpec, a dict or a spec.json path."""
+    if isinstance(spec, InputSpec):
+        return spec
+    if isinstance(spec, dict):
+        return InputSpec.from_dict(spec)
+    if isinstance(spec, str):
+        if not FileSystems.exists(spec):
+            raise ValueError(f"No input spec file at {spec}")
+        with FileSystems.open(spec) as f:
+            return InputSpec.from_json(f.read().decode("utf-8"))
+    raise ValueError(
+        f"spec must be an InputSpec, a dict or a path to spec.json. "
+        f"Received: spec={type(spec).__name__}"
+    )
+
+
+class GenericReader(beam.PTransform):
+    """Base of the readers whose rows follow a user-written `InputSpec`.
+
+    Lists the input files and loads the spec at construction, so an empty
+    glob or a bad spec fails with a one-line ValueError before any Beam
+    work. Subclasses implement `expand` and return
+    `{"rows": ..., "rejected": ...}`.
+
+    Args:
+        file_pattern: str. Path, directory, glob or comma-separated list.
+        spec: `InputSpec`, dict or path to spec.json. Required.
+        drop_click0_conversion1: bool. Reject rows with conversion=1 and
+            click=0 (see `RowConverter`).
+    """
+
+    format_name = "generic"
+
+    def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
+        super().__init__()
+        if spec is None:
+            raise ValueError(
+                f"The {self.format_name} format needs an input spec "
+                f"(--spec spec.json, or spec.json beside the input files; "
+                f"`tfcvr schema infer` proposes one)."
+            )
+        self.file_pattern = file_pattern
+        self.spec = load_spec(spec)
+        self.drop_click0_conversion1 = bool(drop_click0_conversion1)
+        self.files = match_files(file_pattern)
+
+    def read_lines(self, pbegin, skip_header_lines=0):
+        """`(path, bytes line)` of every input file; bytes so that a
+        non-UTF-8 line becomes a dead letter instead of failing the read."""
+        return (
+            pbegin
+            | "ListFiles" >> beam.Create(self.files)
+            | "ReadLines"
+            >> textio.ReadAllFromText(
+                with_filename=True,
+                coder=coders.BytesCoder(),
+                skip_header_lines=skip_header_lines,
+            )
+        )
+
+
+class LineParseFn(beam.DoFn):
+    """Base DoFn of line formats: decode, skip blank lines, count, convert.
+
+    Subclasses implement `record(path, text)` returning `(record dict,
+    raw_for_key)` or raising `DeadLetter`.
+    """
+
+    def __init__(self, spec, drop_click0_conversion1=True):
+        self.spec = spec
+        self.drop_click0_conversion1 = drop_click0_conversion1
+        self._converter = None
+
+    def setup(self):
+        self._converter = RowConverter(
+            self.spec, drop_click0_conversion1=self.drop_click0_conversion1
+        )
+
+    def record(self, path, text):
+        raise TypeError(f"{type(self).__name__} must implement record().")
+
+    def process(self, element):
+        path, raw = element
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw.strip():
+            dl.count_blank_line()
+            return
+        dl.count_read()
+        try:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise dl.DeadLetter(
+                    dl.NON_UTF8, f"line is not UTF-8 at byte {e.start}"
+                ) from None
+            record, raw_for_key = self.record(path, text)
+            yield self._converter.convert(record, raw_for_key=raw_for_key)
+        except dl.DeadLetter as e:
+            yield beam.pvalue.TaggedOutput(REJECTED, e.to_record(path, raw))

@@ -1,0 +1,91 @@
+"""Input file listing shared by readers (local paths, globs, gs:// ...)."""
+
+import hashlib
+import os
+
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs.readers.dead_letter import one_line
+
+# Files that sit beside the data but are not data.
+_NOT_DATA = ("spec.json", "schema.json", "summary.json", "_SUCCESS")
+
+
+def _is_dir(path):
+    return "://" not in path and os.path.isdir(path)
+
+
+def match_files(file_pattern):
+    """Sorted files matched by a path, directory, glob or comma-separated
+    list of those; a one-line ValueError when nothing matches."""
+    if not isinstance(file_pattern, str) or not file_pattern.strip():
+        raise ValueError(
+            f"The input must be a non-empty path, directory or glob. "
+            f"Received: {file_pattern!r}"
+        )
+    files = set()
+    for pattern in (p.strip() for p in file_pattern.split(",")):
+        if not pattern:
+            continue
+        if _is_dir(pattern) or pattern.endswith("/"):
+            pattern = FileSystems.join(pattern.rstrip("/") or "/", "*")
+        try:
+            results = FileSystems.match([pattern])
+        except Exception as e:  # noqa: BLE001 (errors differ per filesystem)
+            raise ValueError(
+                f"Cannot list input {pattern!r}: {one_line(e, 300)}"
+            ) from None
+        for result in results:
+            for metadata in result.metadata_list:
+                path = metadata.path
+                if _is_dir(path) or os.path.basename(path) in _NOT_DATA:
+                    continue
+                if os.path.basename(path).startswith("."):
+                    continue
+                files.add(path)
+    if not files:
+        raise ValueError(f"No input files match {file_pattern!r}.")
+    return sorted(files)
+
+
+def total_size(files):
+    """Total bytes of the given files (0 where the size is unknown)."""
+    total = 0
+    for result in FileSystems.match(list(files)):
+        for metadata in result.metadata_list:
+            total += metadata.size_in_bytes or 0
+    return total
+
+
+def read_first_line(path):
+    """The first line of a (possibly compressed) file as str, no newline."""
+    with FileSystems.open(path) as f:
+        raw = f.readline()
+    try:
+        return raw.rstrip(b"\r\n").decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"The first line of {path} is not UTF-8 (byte {e.start})."
+        ) from None
+
+
+def read_head(path, max_lines):
+    """Up to `max_lines` first lines of a file as bytes, no newlines."""
+    lines = []
+    with FileSystems.open(path) as f:
+        for raw in f:
+            lines.append(raw.rstrip(b"\r\n"))
+            if len(lines) >= max_lines:
+                break
+    return lines
+
+
+def content_key(raw):
+    """A stable 16-hex-digit row key from a record's content.
+
+    Used when the spec has no `row_key`: identical records get the same key,
+    which keeps both the split and the output order deterministic.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", errors="surrogatepass")
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()

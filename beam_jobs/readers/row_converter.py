@@ -1,0 +1,353 @@
+import datetime
+import math
+
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import content_key
+from tfcvr.features import keys
+
+KEY_FIELD = "__key__"
+SPLIT_FIELD = "__split__"
+TIMESTAMP_FIELD = "__timestamp__"
+WEIGHT_SUFFIX = "__weight"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _text(value, column):
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise dl.DeadLetter(
+                dl.NON_UTF8, f"column {column!r} is not UTF-8 at byte {e.start}"
+            ) from None
+    return value.strip()
+
+
+def _is_nan(value):
+    return isinstance(value, float) and math.isnan(value)
+
+
+def to_int(value, column, reason=dl.BAD_CATEGORICAL):
+    """An int64 from an int, integral float or decimal string; None if
+    missing (None, empty, NaN)."""
+    if value is None or _is_nan(value):
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise dl.DeadLetter(
+                reason, f"column {column!r} needs an integer; got {value!r}"
+            )
+        result = int(value)
+    elif isinstance(value, (str, bytes, bytearray)):
+        text = _text(value, column)
+        if not text:
+            return None
+        try:
+            result = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+            if number is not None and math.isnan(number):
+                return None
+            if number is None or not number.is_integer():
+                raise dl.DeadLetter(
+                    reason,
+                    f"column {column!r} needs an integer; got {text[:80]!r}",
+                ) from None
+            result = int(number)
+    else:
+        raise dl.DeadLetter(
+            reason,
+            f"column {column!r} needs an integer; got "
+            f"{type(value).__name__}",
+        )
+    if not _INT64_MIN <= result <= _INT64_MAX:
+        raise dl.DeadLetter(
+            reason, f"column {column!r} value {result} overflows int64"
+        )
+    return result
+
+
+def to_float(value, column, reason=dl.BAD_NUMERIC):
+    """A finite float; None if missing (None, empty, NaN)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float)):
+        result = float(value)
+    elif isinstance(value, (str, bytes, bytearray)):
+        text = _text(value, column)
+        if not text:
+            return None
+        try:
+            result = float(text)
+        except ValueError:
+            raise dl.DeadLetter(
+                reason, f"column {column!r} needs a number; got {text[:80]!r}"
+            ) from None
+    else:
+        raise dl.DeadLetter(
+            reason,
+            f"column {column!r} needs a number; got {type(value).__name__}",
+        )
+    if math.isnan(result):
+        return None
+    if math.isinf(result):
+        raise dl.DeadLetter(
+            reason, f"column {column!r} needs a finite number; got {result}"
+        )
+    return result
+
+
+def to_string(value, column):
+    """A non-empty str; None if missing."""
+    if value is None or _is_nan(value):
+        return None
+    if isinstance(value, (str, bytes, bytearray)):
+        text = _text(value, column)
+        return text or None
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise dl.DeadLetter(
+        dl.BAD_CATEGORICAL,
+        f"column {column!r} needs a single value; got {type(value).__name__}",
+    )
+
+
+def to_label(value, column):
+    """0 or 1 from 0/1, False/True, 0.0/1.0 or their decimal text."""
+    if value is None or _is_nan(value) or (
+        isinstance(value, (str, bytes, bytearray)) and not _text(value, column)
+    ):
+        raise dl.DeadLetter(dl.MISSING_LABEL, f"label column {column!r} is empty")
+    number = None
+    if isinstance(value, (bool, int, float)):
+        number = float(value)
+    elif isinstance(value, (str, bytes, bytearray)):
+        try:
+            number = float(_text(value, column))
+        except ValueError:
+            number = None
+    if number == 0.0 or number == 1.0:
+        return int(number)
+    shown = value if not isinstance(value, str) else value[:80]
+    raise dl.DeadLetter(
+        dl.BAD_LABEL, f"label column {column!r} must be 0 or 1; got {shown!r}"
+    )
+
+
+def to_timestamp(value, column):
+    """Seconds since the epoch from a number, an ISO-8601 string or a
+    datetime (naive times are UTC)."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    if isinstance(value, datetime.date):
+        return datetime.datetime(
+            value.year, value.month, value.day, tzinfo=datetime.timezone.utc
+        ).timestamp()
+    try:
+        number = to_float(value, column, reason=dl.BAD_TIMESTAMP)
+    except dl.DeadLetter:
+        if not isinstance(value, (str, bytes, bytearray)):
+            raise
+        text = _text(value, column)
+        try:
+            parsed = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise dl.DeadLetter(
+                dl.BAD_TIMESTAMP,
+                f"column {column!r} needs epoch seconds or an ISO-8601 time; "
+                f"got {text[:80]!r}",
+            ) from None
+        return to_timestamp(parsed, column)
+    if number is None:
+        raise dl.DeadLetter(
+            dl.MISSING_TIMESTAMP, f"timestamp column {column!r} is empty"
+        )
+    return number
+
+
+def to_row_key(value, column):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    key = to_string(value, column)
+    if key is None:
+        raise dl.DeadLetter(dl.MISSING_ROW_KEY, f"row key column {column!r} is empty")
+    return key
+
+
+class RowConverter:
+    """Turns a raw record into a row of the reader contract.
+
+    A record maps source column names to raw values: strings (CSV), JSON
+    values (JSONL) or Arrow values (Parquet). The row uses schema names and
+    python types: categorical_int -> int, categorical_string -> str,
+    multi_categorical -> list (plus `<name>__weight` floats if weighted),
+    numeric -> float or None, labels -> 0/1, extra columns -> float or None,
+    `__key__` -> str and `__timestamp__` -> float when the spec has a
+    timestamp. Missing feature values are allowed (stored as 0 values);
+    a missing label, row key or timestamp is a dead letter.
+
+    A multi-valued string is split by the column's `separator` (the whole
+    string is one token when it has none); a weighted column's tokens are
+    `value:weight` (or `[value, weight]` pairs in JSON).
+
+    Args:
+        spec: `tfcvr.features.input_spec.InputSpec`.
+        drop_click0_conversion1: bool. Reject rows with a conversion but no
+            click (reason `click0_conversion1`): the entire-space model
+            reads conversion as click-and-convert.
+    """
+
+    def __init__(self, spec, drop_click0_conversion1=True):
+        self.spec = spec
+        self.drop_click0_conversion1 = bool(drop_click0_conversion1)
+        self._steps = [
+            (name, self._column_fn(name, settings))
+            for name, settings in spec.columns.items()
+        ]
+
+    def _column_fn(self, name, settings):
+        kind = settings["kind"]
+        if kind == keys.CATEGORICAL_INT:
+            return lambda v: to_int(v, name)
+        if kind == keys.CATEGORICAL_STRING:
+            return lambda v: to_string(v, name)
+        if kind == keys.NUMERIC:
+            return lambda v: to_float(v, name)
+        token_fn = to_int if self.spec.value_dtype(name) == "int64" else None
+        return _MultiValued(
+            name,
+            separator=settings.get("separator"),
+            max_len=settings["max_len"],
+            weighted=bool(settings.get("weighted", False)),
+            token_fn=token_fn,
+        )
+
+    def convert(self, record, raw_for_key=None):
+        """The row of one record; raises `DeadLetter`.
+
+        Args:
+            record: dict. Source column -> raw value (absent means missing).
+            raw_for_key: str or bytes. Content hashed into `__key__` when the
+                spec has no `row_key`.
+        """
+        spec = self.spec
+        row = {}
+        get = record.get
+        for label, source in spec.labels.items():
+            row[label] = to_label(get(source), source)
+        if (
+            self.drop_click0_conversion1
+            and row[keys.CLICK] == 0
+            and row[keys.CONVERSION] == 1
+        ):
+            raise dl.DeadLetter(
+                dl.CLICK0_CONVERSION1,
+                "conversion=1 without a click (click=0)",
+            )
+        for name, fn in self._steps:
+            value = fn(get(name))
+            if isinstance(value, tuple):
+                row[name], row[name + WEIGHT_SUFFIX] = value
+            else:
+                row[name] = value
+        for name in spec.extra_columns:
+            row[name] = to_float(get(name), name)
+        if spec.timestamp is not None:
+            row[TIMESTAMP_FIELD] = to_timestamp(
+                get(spec.timestamp), spec.timestamp
+            )
+        if spec.row_key is not None:
+            row[KEY_FIELD] = to_row_key(get(spec.row_key), spec.row_key)
+        else:
+            row[KEY_FIELD] = content_key(
+                raw_for_key if raw_for_key is not None else repr(record)
+            )
+        return row
+
+
+class _MultiValued:
+    """Parses one multi-valued column (a picklable callable)."""
+
+    def __init__(self, name, separator, max_len, weighted, token_fn):
+        self.name = name
+        self.separator = separator
+        self.max_len = max_len
+        self.weighted = weighted
+        self.token_fn = token_fn
+
+    def _token(self, token):
+        if self.token_fn is not None:
+            return self.token_fn(token, self.name)
+        return to_string(token, self.name)
+
+    def _split_weight(self, item):
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            token, weight = item
+        elif isinstance(item, (str, bytes, bytearray)):
+            token, colon, weight = _text(item, self.name).rpartition(":")
+            if not colon:
+                raise dl.DeadLetter(
+                    dl.BAD_WEIGHT,
+                    f"weighted column {self.name!r} needs value:weight "
+                    f"tokens; got {item[:80]!r}",
+                )
+        else:
+            raise dl.DeadLetter(
+                dl.BAD_WEIGHT,
+                f"weighted column {self.name!r} needs value:weight tokens; "
+                f"got {type(item).__name__}",
+            )
+        weight = to_float(weight, self.name, reason=dl.BAD_WEIGHT)
+        if weight is None:
+            raise dl.DeadLetter(
+                dl.BAD_WEIGHT, f"weighted column {self.name!r} has an empty weight"
+            )
+        return token, weight
+
+    def __call__(self, value):
+        if value is None or _is_nan(value):
+            items = []
+        elif isinstance(value, (str, bytes, bytearray)):
+            text = _text(value, self.name)
+            if not text:
+                items = []
+            elif self.separator is None:
+                items = [text]
+            else:
+                items = text.split(self.separator)
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            items = [value]
+        else:
+            raise dl.DeadLetter(
+                dl.BAD_CATEGORICAL,
+                f"column {self.name!r} needs a list or a separated string; "
+                f"got {type(value).__name__}",
+            )
+        tokens, weights = [], []
+        for item in items:
+            if len(tokens) >= self.max_len:
+                break
+            if self.weighted:
+                item, weight = self._split_weight(item)
+            token = self._token(item)
+            if token is None:
+                continue
+            tokens.append(token)
+            if self.weighted:
+                weights.append(weight)
+        return (tokens, weights) if self.weighted else tokens

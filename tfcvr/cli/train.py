@@ -1,0 +1,51 @@
+"""Train an estimator on a preprocessed dataset directory."""
+
+import json
+
+from tfcvr.training.strategy import STRATEGIES
+from tfcvr.training.train import PRECISIONS
+
+
+def add_arguments(parser):
+    parser.add_argument("--data", required=True, help="dataset directory (tfcvr preprocess output)")
+    parser.add_argument("--model", required=True, help="estimator name (see `tfcvr models`)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--model-dir", default=None, help="where to save model.keras (default runs/<model>)")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES)
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--cache", action="store_true", help="cache parsed batches in memory after epoch 1")
+    parser.add_argument("--no-validation", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE",
+        help="estimator constructor argument (JSON value; dotted keys nest), repeatable",
+    )
+
+
+def run(args):
+    from tfcvr.training import parse_params
+    from tfcvr.training import train
+
+    model_dir = args.model_dir or f"runs/{args.model}"
+    _, info = train(
+        args.data,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        model_dir=model_dir,
+        strategy=args.strategy,
+        learning_rate=args.learning_rate,
+        precision=args.precision,
+        steps_per_execution=args.steps_per_execution,
+        params=parse_params(args.param),
+        validate=not args.no_validation,
+        cache=args.cache,
+        seed=args.seed,
+    )
+    last = {k: round(v[-1], 5) for k, v in info["history"].items()}
+    print(json.dumps({"model_dir": model_dir, "final": last,
+                      "examples_per_second": round(info["examples_per_second"], 1)}))
+    return 0

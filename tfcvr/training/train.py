@@ -1,0 +1,176 @@
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from tfcvr.data.dataset_dir import DatasetDir
+from tfcvr.features import keys
+from tfcvr.models.registry import get_estimator
+from tfcvr.training.strategy import get_strategy
+from tfcvr.training.throughput_callback import ThroughputCallback
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+MODEL_FILE = "model.keras"
+TRAIN_CONFIG_FILE = "train_config.json"
+
+
+def build_model(name, schema, params=None):
+    """The registered estimator `name` on `schema`, with constructor params."""
+    cls = get_estimator(name)
+    try:
+        return cls(schema=schema, **(params or {}))
+    except TypeError as e:
+        raise ValueError(f"Bad parameters for model {name!r}: {e}") from None
+
+
+def train(
+    data_dir,
+    model="esmm",
+    epochs=1,
+    batch_size=4096,
+    model_dir=None,
+    strategy="auto",
+    learning_rate=1e-3,
+    precision="float32",
+    steps_per_execution=1,
+    params=None,
+    validate=True,
+    cache=False,
+    seed=0,
+    jit_compile="auto",
+    verbose="auto",
+    callbacks=(),
+):
+    """Trains a registered estimator on a preprocessed dataset directory.
+
+    Saves `model_dir/model.keras`, a copy of `schema.json` and `vocab/` (so
+    export needs only the model directory), `train_config.json` and
+    `history.json`.
+
+    Args:
+        data_dir: str. Dataset directory written by `tfcvr preprocess`.
+        model: str. Registry name (see `tfcvr models`).
+        epochs, batch_size, learning_rate: training settings (Adam).
+        model_dir: str or None. Where to save; None saves nothing.
+        strategy: str. See `tfcvr.training.get_strategy`.
+        precision: str. `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`.
+        steps_per_execution: int. Batches per compiled step.
+        params: dict. Estimator constructor arguments.
+        validate: bool. Evaluate the eval split after each epoch.
+        cache: bool. Cache parsed batches in memory after the first epoch.
+        seed: int. Seeds Keras, NumPy and the shuffles.
+
+    Returns:
+        `(model, info)`; `info` has the history, the steady-state training
+        throughput and the wall time.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {list(PRECISIONS)}. Received: "
+            f"precision={precision!r}"
+        )
+    if epochs < 1 or batch_size < 1 or steps_per_execution < 1:
+        raise ValueError(
+            "epochs, batch_size and steps_per_execution must be >= 1. "
+            f"Received: epochs={epochs}, batch_size={batch_size}, "
+            f"steps_per_execution={steps_per_execution}"
+        )
+    data = DatasetDir(data_dir)
+    keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        dist = get_strategy(strategy)
+        train_ds = data.dataset(
+            keys.TRAIN_SPLIT, batch_size, seed=seed, cache=cache
+        )
+        eval_ds = None
+        if validate:
+            try:
+                eval_ds = data.dataset(keys.EVAL_SPLIT, batch_size, cache=cache)
+            except ValueError:
+                eval_ds = None
+        with dist.scope():
+            net = build_model(model, data.schema, params)
+            net.build()
+            net.compile(
+                optimizer=keras.optimizers.Adam(learning_rate),
+                steps_per_execution=steps_per_execution,
+                jit_compile=jit_compile,
+            )
+        meter = ThroughputCallback(
+            batch_size, steps_per_execution=steps_per_execution
+        )
+        start = time.perf_counter()
+        history = net.fit(
+            train_ds,
+            validation_data=eval_ds,
+            epochs=epochs,
+            callbacks=[meter, *callbacks],
+            verbose=verbose,
+        )
+        wall = time.perf_counter() - start
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    info = {
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "examples_per_second": meter.examples_per_second,
+        "wall_seconds": wall,
+    }
+    if model_dir:
+        save_model_dir(net, model_dir, data, {
+            "data_dir": os.path.abspath(data_dir),
+            "model": model,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "precision": precision,
+            "steps_per_execution": steps_per_execution,
+            "strategy": strategy,
+            "params": params or {},
+            "seed": seed,
+            "backend": keras.backend.backend(),
+        }, info)
+    return net, info
+
+
+def save_model_dir(model, model_dir, data, config, info):
+    os.makedirs(model_dir, exist_ok=True)
+    model.save(os.path.join(model_dir, MODEL_FILE))
+    data.schema.save(os.path.join(model_dir, keys.SCHEMA_FILE))
+    vocab_src = os.path.join(data.path, keys.VOCAB_DIR)
+    vocab_dst = os.path.join(model_dir, keys.VOCAB_DIR)
+    if os.path.isdir(vocab_dst):
+        shutil.rmtree(vocab_dst)
+    if os.path.isdir(vocab_src):
+        shutil.copytree(vocab_src, vocab_dst)
+    with open(os.path.join(model_dir, TRAIN_CONFIG_FILE), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    with open(os.path.join(model_dir, "history.json"), "w") as f:
+        json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
+
+
+def load_model_dir(model_dir):
+    """`(model, schema, train_config)` from a directory written by `train`."""
+    from tfcvr import models  # noqa: F401  (registers every estimator)
+    from tfcvr.features import Schema
+
+    path = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.exists(path):
+        raise ValueError(f"No trained model at {path}; run `tfcvr train` first.")
+    model = keras.models.load_model(path)
+    schema = Schema.load(model_dir)
+    config_path = os.path.join(model_dir, TRAIN_CONFIG_FILE)
+    config = {}
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            config = json.load(f)
+    return model, schema, config
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return str(value)
