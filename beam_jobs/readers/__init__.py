@@ -15,10 +15,10 @@ FORMATS = {
     "csv": "beam_jobs.readers.csv_reader:CsvReader",
     "parquet": "beam_jobs.readers.parquet_reader:ParquetReader",
     "jsonl": "beam_jobs.readers.jsonl_reader:JsonlReader",
-    "aliccp": "beam_jobs.readers.aliccp:AliccpReader",
-    "aliccp_csv": "beam_jobs.readers.aliccp_csv:AliccpCsvReader",
-    "aliexpress": "beam_jobs.readers.aliexpress:AliExpressReader",
-    "paddlerec": "beam_jobs.readers.paddlerec:PaddleRecReader",
+    "aliccp": "beam_jobs.readers.aliccp:ReadAliCCP",
+    "aliccp_csv": "beam_jobs.readers.aliccp_csv:ReadAliCCPCsv",
+    "aliexpress": "beam_jobs.readers.aliexpress:ReadAliExpressCsv",
+    "paddlerec": "beam_jobs.readers.paddlerec:ReadPaddleRec",
 }
 
 # Formats whose rows follow a user-written input spec (`--spec`).

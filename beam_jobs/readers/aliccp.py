@@ -7,6 +7,8 @@ from apache_beam.metrics import Metrics
 
 from beam_jobs.readers import aliccp_fields as fields_lib
 from beam_jobs.readers import aliccp_io as io_lib
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import match_files
 from tfcvr.features import keys
 
 _FILE_RE = re.compile(
@@ -14,8 +16,8 @@ _FILE_RE = re.compile(
 )
 _SKELETON = "skeleton"
 _COMMON = "common"
-_REJECTED = "rejected"
-_ROWS = "rows"
+_REJECTED = io_lib.REJECTED
+_ROWS = io_lib.ROWS
 _SPLITS = {"train": keys.TRAIN_SPLIT, "test": keys.EVAL_SPLIT}
 _SKELETON_COLUMNS = 6
 _COMMON_COLUMNS = 3
@@ -47,7 +49,8 @@ class ReadAliCCP(beam.PTransform):
     (`common_feature_index,num_features,feature_list`) with a CoGroupByKey
     on `(split, common_feature_index)`, never a side input, because the
     common file is too large for one worker's memory. A feature list is
-    `field\\x02feature_id\\x03value` entries joined by `\\x01`.
+    `field\\x02feature_id\\x03value` entries joined by `\\x01`. Each common
+    row is parsed once per key, not once per impression.
 
     Rows (reader contract): field `F` becomes column `fF` (`f101`,
     `f109_14`); a multi-valued field is a list of feature ids in log order
@@ -58,28 +61,31 @@ class ReadAliCCP(beam.PTransform):
     `__split__` is `"train"` for the train files, `"eval"` for the test
     files. User id = `f101`, item id = `f205`.
 
-    Accounting: every skeleton line gives exactly one row or one dead
-    letter (so skeleton lines = rows + dead letters whose source is a
-    skeleton file); every common line that is malformed or a duplicate
-    gives one dead letter. The cleaning rule (`click=0, conversion=1`) is
-    counted as the dead-letter reason `click0_conversion1`, so it is part of
-    the same identity.
+    Accounting (`rows_read == rows written + rows rejected`): every
+    non-blank skeleton line is read once and gives exactly one row or one
+    dead letter; a common line is an input of the join, not an impression,
+    so it counts as read only when it becomes a dead letter itself. The
+    cleaning rule (click=0, conversion=1) is the dead-letter reason
+    `click0_conversion1`, inside the same identity. Every common line is
+    counted in the Beam counter `tfcvr.readers.aliccp:common_lines`.
 
     Dead-letter reasons: `non_utf8`, `wrong_field_count` (skeleton needs 6
-    columns, common 3), `bad_label` (not 0/1), `click0_conversion1`,
-    `bad_num_features` (not an integer), `num_features_mismatch`,
-    `bad_feature_list` (missing separator, non-integer feature id,
-    non-finite value), `missing_common_features` (the impression's common
-    row is absent or itself rejected), `duplicate_common_features` (a
-    second valid common row for the same index: the row whose text sorts
-    first is kept, the others are rejected), and
-    `repeated_single_valued_field` (only with `on_repeated_field="reject"`).
+    columns, common 3), `missing_label` / `bad_label` (not 0/1),
+    `click0_conversion1`, `bad_num_features` (not an integer),
+    `num_features_mismatch`, `bad_feature_list` (missing separator, empty
+    field, non-integer feature id, non-finite value),
+    `missing_common_features` (the impression's common row is absent or
+    itself rejected), `duplicate_common_features` (another valid common row
+    with the same index and split: the row whose text sorts first is kept,
+    each other one is rejected), and `repeated_single_valued_field` (only
+    with `on_repeated_field="reject"`).
 
     Reference: Ma et al., "Entire Space Multi-Task Model", SIGIR 2018.
 
     Args:
-        file_pattern: str. A directory, glob or file list pattern holding
-            the four CSV files (optionally compressed, e.g. `.csv.gz`).
+        file_pattern: str. A directory, glob or comma-separated list
+            holding the four CSV files (optionally compressed, e.g.
+            `sample_skeleton_train.csv.gz`); other files are ignored.
         spec: must be None: this format builds its own spec (see
             `column_overrides` and `vocab`).
         fields: `"esmm"` (the 23 fields of PaddleRec's ESMM/ESCM2),
@@ -95,8 +101,8 @@ class ReadAliCCP(beam.PTransform):
             conversion=1. Defaults to True.
         on_repeated_field: `"first"` (default), `"last"` (AITM's choice) or
             `"reject"`: what a single-valued field occurring more than once
-            keeps. Repeats are counted in the Beam counter
-            `repeated_single_valued_field`.
+            keeps. Rows with a repeat are counted in the Beam counter
+            `tfcvr.readers.aliccp:repeated_single_valued_field`.
         column_overrides: dict or None. Per-column spec settings, e.g.
             `{"f101": {"hash_buckets": 1000000}}`.
         vocab: dict or None. The spec's vocabulary settings.
@@ -115,9 +121,8 @@ class ReadAliCCP(beam.PTransform):
         on_repeated_field="first",
         column_overrides=None,
         vocab=None,
-        label=None,
     ):
-        super().__init__(label)
+        super().__init__()
         io_lib.check_no_user_spec("aliccp", spec)
         io_lib.check_max_len(max_len)
         io_lib.check_choice(
@@ -131,20 +136,16 @@ class ReadAliCCP(beam.PTransform):
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.on_repeated_field = on_repeated_field
         self.files = self._match_files(file_pattern)
-        self.spec_dict = self._build_spec(column_overrides, vocab)
-
-    @property
-    def spec(self):
-        return io_lib.to_input_spec(self.spec_dict)
+        self.spec = self._build_spec(column_overrides, vocab)
 
     @staticmethod
     def _match_files(file_pattern):
-        paths = io_lib.expand_input(file_pattern)
+        paths = match_files(file_pattern)
         files = []
         for path in paths:
             kind_split = classify_aliccp_file(path)
             if kind_split is None:
-                logging.info("Ali-CCP reader ignores %s", path)
+                logging.info("The Ali-CCP reader ignores %s", path)
                 continue
             files.append((path,) + kind_split)
         if not any(kind == _SKELETON for _, kind, _ in files):
@@ -178,24 +179,17 @@ class ReadAliCCP(beam.PTransform):
                 }
             else:
                 columns[name] = {"kind": keys.CATEGORICAL_INT}
-        roles = {}
-        for role, field in (
-            ("user_id", fields_lib.USER_ID_FIELD),
-            ("item_id", fields_lib.ITEM_ID_FIELD),
-        ):
-            if field in self.fields:
-                roles[role] = fields_lib.column_name(field)
-        return io_lib.build_spec_dict(
+        return io_lib.build_spec(
             columns,
             {keys.CLICK: keys.CLICK, keys.CONVERSION: keys.CONVERSION},
             column_overrides=column_overrides,
             vocab=vocab,
-            **roles,
+            **fields_lib.id_roles(self.fields),
         )
 
     def expand(self, pbegin):
         paths = [p for p, _, _ in self.files]
-        lines = io_lib.read_lines(pbegin, paths, "AliCCP")
+        lines = io_lib.read_lines(pbegin, paths)
         keyed = lines | "KeyByCommonIndex" >> beam.ParDo(
             _KeyAliCCPLine(self.files, self.drop_click0_conversion1)
         ).with_outputs(_SKELETON, _COMMON, _REJECTED)
@@ -221,9 +215,19 @@ class ReadAliCCP(beam.PTransform):
 
 
 class _KeyAliCCPLine(beam.DoFn):
-    """Checks a line's columns (and a skeleton's labels) and keys it by
-    `(split, common_feature_index)`; the feature lists are parsed after the
-    join so that the shuffle carries compact text, not dicts."""
+    """Checks a line's columns (and a skeleton line's labels) and keys it by
+    `(split, common_feature_index)`.
+
+    Input `(path, bytes line)`; outputs tagged `skeleton` and `common`
+    `((split, common_feature_index), (file position, line))`, and tagged
+    `rejected` dead letters. The feature lists are parsed after the join,
+    so the shuffle carries compact text, not dicts.
+
+    Args:
+        files: list of `(path, kind, split)`, kind `"skeleton"` or
+            `"common"`.
+        drop_click0_conversion1: bool.
+    """
 
     def __init__(self, files, drop_click0_conversion1):
         self._files = list(files)
@@ -231,61 +235,68 @@ class _KeyAliCCPLine(beam.DoFn):
 
     def setup(self):
         self._index = io_lib.source_index([p for p, _, _ in self._files])
-        self._skeleton_lines = Metrics.counter(_METRICS, "skeleton_lines")
         self._common_lines = Metrics.counter(_METRICS, "common_lines")
 
     def process(self, element):
         path, raw = element
-        index = self._index.get(path)
-        if index is None:
-            index = self._index[os.path.basename(path)]
+        index = io_lib.lookup_source(self._index, path)
         source, kind, split = self._files[index]
+        raw = io_lib.prepare_line(raw)
+        if raw is None:
+            return
         if kind == _SKELETON:
-            self._skeleton_lines.inc()
+            dl.count_read()
         else:
             self._common_lines.inc()
         line, error = io_lib.decode_line(raw)
         if error is not None:
-            yield _reject(io_lib.REASON_NON_UTF8, source, error, raw)
+            yield self._reject(kind, dl.NON_UTF8, source, error, raw)
             return
         columns = line.split(",")
-        if kind == _SKELETON:
-            if len(columns) != _SKELETON_COLUMNS:
-                yield _reject(
-                    io_lib.REASON_WRONG_FIELD_COUNT,
-                    source,
-                    f"a sample_skeleton line has {_SKELETON_COLUMNS} "
-                    f"columns, this one has {len(columns)}",
-                    line,
-                )
-                return
-            _, _, problem = io_lib.check_labels(
-                columns[1], columns[2], self._drop
+        expected = _SKELETON_COLUMNS if kind == _SKELETON else _COMMON_COLUMNS
+        if len(columns) != expected:
+            yield self._reject(
+                kind,
+                dl.WRONG_FIELD_COUNT,
+                source,
+                f"a {kind} line has {expected} columns, this one has "
+                f"{len(columns)}",
+                line,
             )
-            if problem is not None:
-                yield _reject(problem[0], source, problem[1], line)
-                return
-            yield beam.pvalue.TaggedOutput(
-                _SKELETON, ((split, columns[3]), (index, line))
-            )
-        else:
-            if len(columns) != _COMMON_COLUMNS:
-                yield _reject(
-                    io_lib.REASON_WRONG_FIELD_COUNT,
-                    source,
-                    f"a common_features line has {_COMMON_COLUMNS} columns, "
-                    f"this one has {len(columns)}",
-                    line,
-                )
-                return
+            return
+        if kind == _COMMON:
             yield beam.pvalue.TaggedOutput(
                 _COMMON, ((split, columns[0]), (index, line))
             )
+            return
+        _, _, problem = io_lib.check_labels(columns[1], columns[2], self._drop)
+        if problem is not None:
+            yield self._reject(kind, problem[0], source, problem[1], line)
+            return
+        yield beam.pvalue.TaggedOutput(
+            _SKELETON, ((split, columns[3]), (index, line))
+        )
+
+    @staticmethod
+    def _reject(kind, reason, source, detail, raw):
+        if kind == _COMMON:
+            dl.count_read()
+        return io_lib.reject(reason, source, detail, raw)
 
 
 class _BuildAliCCPRows(beam.DoFn):
-    """Parses one common index's common row once and every impression that
-    points to it, and emits the joined rows."""
+    """Builds the rows of one `(split, common_feature_index)` group.
+
+    Input: the CoGroupByKey element `((split, index), {"skeleton": [(file
+    position, line), ...], "common": [...]})`. Parses the group's common
+    rows once (rejecting broken ones and duplicates), then every impression
+    of the group; outputs rows and tagged `rejected` dead letters.
+
+    Args:
+        paths: the input files, indexed by the file positions.
+        fields, multi_valued, weighted, max_len, on_repeated: as in
+            `ReadAliCCP`.
+    """
 
     def __init__(
         self, paths, fields, multi_valued, weighted, max_len, on_repeated
@@ -299,12 +310,12 @@ class _BuildAliCCPRows(beam.DoFn):
 
     def setup(self):
         self._selected = frozenset(self._fields)
-        self._repeats = Metrics.counter(
-            _METRICS, io_lib.REASON_REPEATED_FIELD
-        )
+        self._repeats = Metrics.counter(_METRICS, io_lib.REASON_REPEATED_FIELD)
         self._unused_common = Metrics.counter(_METRICS, "common_rows_unused")
 
     def _truncated_groups(self, entries):
+        # Truncating before the merge keeps the same first `max_len` values
+        # as truncating the merged list, with less copying.
         groups = fields_lib.group_by_field(entries, self._selected)
         for field in self._multi:
             values = groups.get(field)
@@ -315,8 +326,7 @@ class _BuildAliCCPRows(beam.DoFn):
     def process(self, element):
         (split, common_index), grouped = element
         common_groups = None
-        kept_line = None
-        for index, line in sorted(grouped[_COMMON], key=lambda v: v[1]):
+        for index, line in sorted(grouped[_COMMON], key=_line_text):
             source = self._paths[index]
             _, num_text, list_text = line.split(",")
             try:
@@ -324,10 +334,12 @@ class _BuildAliCCPRows(beam.DoFn):
                     num_text, list_text
                 )
             except fields_lib.FeatureListError as e:
-                yield _reject(e.reason, source, e.detail, line)
+                dl.count_read()
+                yield io_lib.reject(e.reason, source, e.detail, line)
                 continue
             if common_groups is not None:
-                yield _reject(
+                dl.count_read()
+                yield io_lib.reject(
                     REASON_DUPLICATE_COMMON,
                     source,
                     f"common_feature_index {common_index!r} already has a "
@@ -337,7 +349,6 @@ class _BuildAliCCPRows(beam.DoFn):
                 )
                 continue
             common_groups = self._truncated_groups(entries)
-            kept_line = line
         used = False
         for index, line in grouped[_SKELETON]:
             used = True
@@ -348,10 +359,10 @@ class _BuildAliCCPRows(beam.DoFn):
                     columns[4], columns[5]
                 )
             except fields_lib.FeatureListError as e:
-                yield _reject(e.reason, source, e.detail, line)
+                yield io_lib.reject(e.reason, source, e.detail, line)
                 continue
             if common_groups is None:
-                yield _reject(
+                yield io_lib.reject(
                     REASON_MISSING_COMMON,
                     source,
                     f"no valid common_features row with index "
@@ -370,7 +381,7 @@ class _BuildAliCCPRows(beam.DoFn):
             if repeated:
                 self._repeats.inc()
             if row is None:
-                yield _reject(
+                yield io_lib.reject(
                     io_lib.REASON_REPEATED_FIELD,
                     source,
                     f"single-valued fields {repeated} occur more than once "
@@ -380,14 +391,12 @@ class _BuildAliCCPRows(beam.DoFn):
                 continue
             row[keys.CLICK] = io_lib.LABEL_VALUES[columns[1].strip()]
             row[keys.CONVERSION] = io_lib.LABEL_VALUES[columns[2].strip()]
-            row[io_lib.KEY_FIELD] = f"{split}:{columns[0]}"
+            row[io_lib.KEY_FIELD] = f"{split}:{columns[0].strip()}"
             row[io_lib.SPLIT_FIELD] = split
             yield row
-        if kept_line is not None and not used:
+        if common_groups is not None and not used:
             self._unused_common.inc()
 
 
-def _reject(reason, source, detail, raw):
-    return beam.pvalue.TaggedOutput(
-        _REJECTED, io_lib.dead_letter(reason, source, detail, raw)
-    )
+def _line_text(value):
+    return value[1]

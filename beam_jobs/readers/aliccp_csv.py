@@ -5,6 +5,7 @@ import apache_beam as beam
 from beam_jobs.readers import aliccp_fields as fields_lib
 from beam_jobs.readers import aliccp_header_csv as csv_lib
 from beam_jobs.readers import aliccp_io as io_lib
+from beam_jobs.readers.input_files import match_files
 from tfcvr.features import keys
 
 CLICK_COLUMN = "click"
@@ -60,8 +61,9 @@ class ReadAliCCPCsv(beam.PTransform):
     files carry no row id, so identical lines share a key), and with
     `split_by_filename` a `__split__` of `"train"` (name holds "train") or
     `"eval"` (name holds "test"). User id `f101`, item id `f205` when
-    present. Every data line gives one row or one dead letter: `non_utf8`,
-    `wrong_field_count`, `bad_label`, `click0_conversion1`, `bad_value`.
+    present. Every non-blank data line is counted as read and gives one row
+    or one dead letter: `non_utf8`, `wrong_field_count`, `missing_label`,
+    `bad_label`, `click0_conversion1`, `bad_categorical`, `bad_numeric`.
 
     Args:
         file_pattern: str. A CSV file, directory or glob.
@@ -84,41 +86,28 @@ class ReadAliCCPCsv(beam.PTransform):
         split_by_filename=False,
         column_overrides=None,
         vocab=None,
-        label=None,
     ):
-        super().__init__(label)
+        super().__init__()
         io_lib.check_no_user_spec("aliccp_csv", spec)
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
-        self.paths = io_lib.expand_input(file_pattern)
-        self.splits = csv_lib.file_splits(self.paths, split_by_filename)
+        self.paths = match_files(file_pattern)
+        self.splits = io_lib.file_splits(self.paths, split_by_filename)
         self.header = csv_lib.read_common_header(self.paths, "Ali-CCP CSV")
         self.plan, self.click_index, self.purchase_index = (
             plan_aliccp_csv_header(self.header, f"The header of {self.paths[0]}")
         )
         columns = {name: {"kind": kind} for _, name, kind in self.plan}
-        roles = {}
-        for role, field in (
-            ("user_id", fields_lib.USER_ID_FIELD),
-            ("item_id", fields_lib.ITEM_ID_FIELD),
-        ):
-            if fields_lib.column_name(field) in columns:
-                roles[role] = fields_lib.column_name(field)
-        self.spec_dict = io_lib.build_spec_dict(
+        fields = [n[1:] for n in columns if n.startswith("f")]
+        self.spec = io_lib.build_spec(
             columns,
             {keys.CLICK: CLICK_COLUMN, keys.CONVERSION: PURCHASE_COLUMN},
             column_overrides=column_overrides,
             vocab=vocab,
-            **roles,
+            **fields_lib.id_roles(fields),
         )
-
-    @property
-    def spec(self):
-        return io_lib.to_input_spec(self.spec_dict)
 
     def expand(self, pbegin):
-        lines = io_lib.read_lines(
-            pbegin, self.paths, "AliCCPCsv", skip_header_lines=1
-        )
+        lines = io_lib.read_lines(pbegin, self.paths, skip_header_lines=1)
         return csv_lib.parse_header_csv(
             lines,
             self.paths,

@@ -14,6 +14,8 @@ Schema column names: field `F` becomes column `fF` (`101` -> `f101`,
 import math
 import re
 
+from beam_jobs.readers.row_converter import WEIGHT_SUFFIX
+
 # The 23 fields the PaddleRec ESMM/ESCM2 readers keep (their order).
 ESMM_FIELDS = (
     "101", "121", "122", "124", "125", "126", "127", "128", "129",
@@ -35,7 +37,6 @@ KNOWN_MULTI_VALUED = frozenset(
 )
 USER_ID_FIELD = "101"
 ITEM_ID_FIELD = "205"
-WEIGHT_SUFFIX = "__weight"
 
 ENTRY_SEPARATOR = "\x01"
 FIELD_SEPARATOR = "\x02"
@@ -59,6 +60,16 @@ def column_name(field):
 
 def weight_column(column):
     return column + WEIGHT_SUFFIX
+
+
+def id_roles(fields):
+    """`{"user_id": "f101", "item_id": "f205"}`, for the selected ones."""
+    roles = {}
+    if USER_ID_FIELD in fields:
+        roles["user_id"] = column_name(USER_ID_FIELD)
+    if ITEM_ID_FIELD in fields:
+        roles["item_id"] = column_name(ITEM_ID_FIELD)
+    return roles
 
 
 def resolve_fields(fields, multi_valued_fields):

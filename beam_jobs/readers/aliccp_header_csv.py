@@ -4,10 +4,10 @@ and AliExpress readers.
 Both formats are plain comma-separated files with a header, no quoting, 0/1
 labels, integer categorical ids and float numeric columns. The header is
 read and validated when the reader is built (every file must carry the same
-one); each data line becomes a row dict or one dead letter with reason
-`non_utf8`, `wrong_field_count`, `bad_label`, `click0_conversion1` or
-`bad_value` (a categorical that is not an integer, a numeric that is not a
-finite float).
+one); each non-blank data line is counted as read and becomes a row dict
+or one dead letter with reason `non_utf8`, `wrong_field_count`,
+`missing_label`, `bad_label`, `click0_conversion1`, `bad_categorical` (not
+an integer) or `bad_numeric` (not a finite float).
 """
 
 import math
@@ -16,10 +16,10 @@ import os
 import apache_beam as beam
 
 from beam_jobs.readers import aliccp_io as io_lib
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import content_key, read_first_line
 from tfcvr.features import keys
 
-_REJECTED = "rejected"
-_ROWS = "rows"
 _MISSING_NUMERIC = frozenset({"", "nan", "NaN", "NAN"})
 
 
@@ -27,7 +27,7 @@ def read_common_header(paths, format_name):
     """The header (list of column names) shared by all files."""
     header = None
     for path in paths:
-        line = io_lib.read_first_line(path)
+        line = read_first_line(path)
         columns = [c.strip() for c in line.split(",")]
         if header is None:
             header, first = columns, path
@@ -43,12 +43,6 @@ def read_common_header(paths, format_name):
             f"{duplicates}."
         )
     return header
-
-
-def file_splits(paths, split_by_filename):
-    if not split_by_filename:
-        return [None] * len(paths)
-    return [io_lib.split_from_filename(p) for p in paths]
 
 
 def parse_header_csv(
@@ -87,8 +81,8 @@ def parse_header_csv(
             key_index,
             drop_click0_conversion1,
         )
-    ).with_outputs(_REJECTED, main=_ROWS)
-    return {"rows": parsed[_ROWS], "rejected": parsed[_REJECTED]}
+    ).with_outputs(io_lib.REJECTED, main=io_lib.ROWS)
+    return {"rows": parsed[io_lib.ROWS], "rejected": parsed[io_lib.REJECTED]}
 
 
 class _ParseHeaderCsvLine(beam.DoFn):
@@ -124,18 +118,20 @@ class _ParseHeaderCsvLine(beam.DoFn):
 
     def process(self, element):
         path, raw = element
-        index = self._index.get(path)
-        if index is None:
-            index = self._index[os.path.basename(path)]
+        index = io_lib.lookup_source(self._index, path)
         source = self._paths[index]
+        raw = io_lib.prepare_line(raw)
+        if raw is None:
+            return
+        dl.count_read()
         line, error = io_lib.decode_line(raw)
         if error is not None:
-            yield _reject(io_lib.REASON_NON_UTF8, source, error, raw)
+            yield io_lib.reject(dl.NON_UTF8, source, error, raw)
             return
         columns = line.split(",")
         if len(columns) != self._num_columns:
-            yield _reject(
-                io_lib.REASON_WRONG_FIELD_COUNT,
+            yield io_lib.reject(
+                dl.WRONG_FIELD_COUNT,
                 source,
                 f"the header has {self._num_columns} columns, this line has "
                 f"{len(columns)}",
@@ -146,14 +142,14 @@ class _ParseHeaderCsvLine(beam.DoFn):
             columns[self._click], columns[self._conversion], self._drop
         )
         if problem is not None:
-            yield _reject(problem[0], source, problem[1], line)
+            yield io_lib.reject(problem[0], source, problem[1], line)
             return
         row = {}
         for i, name in self._ints:
             value = io_lib.parse_int(columns[i])
             if value is None:
-                yield _reject(
-                    io_lib.REASON_BAD_VALUE,
+                yield io_lib.reject(
+                    dl.BAD_CATEGORICAL,
                     source,
                     f"categorical column {name!r} needs an integer id; "
                     f"received {columns[i][:40]!r}",
@@ -171,8 +167,8 @@ class _ParseHeaderCsvLine(beam.DoFn):
             except ValueError:
                 value = math.inf
             if not math.isfinite(value):
-                yield _reject(
-                    io_lib.REASON_BAD_VALUE,
+                yield io_lib.reject(
+                    dl.BAD_NUMERIC,
                     source,
                     f"numeric column {name!r} needs a finite number; "
                     f"received {text[:40]!r}",
@@ -187,14 +183,8 @@ class _ParseHeaderCsvLine(beam.DoFn):
             if self._key is not None
             else os.path.basename(source)
         )
-        row[io_lib.KEY_FIELD] = f"{prefix}:{io_lib.line_digest(line)}"
+        row[io_lib.KEY_FIELD] = f"{prefix}:{content_key(raw)}"
         split = self._splits[index]
         if split is not None:
             row[io_lib.SPLIT_FIELD] = split
         yield row
-
-
-def _reject(reason, source, detail, raw):
-    return beam.pvalue.TaggedOutput(
-        _REJECTED, io_lib.dead_letter(reason, source, detail, raw)
-    )

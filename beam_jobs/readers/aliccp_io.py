@@ -1,92 +1,93 @@
 """Shared plumbing of the fixed-format readers (Ali-CCP, AliExpress, PaddleRec).
 
-Input expansion, byte-line reading, dead-letter records, label parsing and
-the InputSpec dict every fixed-format reader builds for itself.
-
-Dead letters follow the reader contract: `{"reason", "source", "detail",
-"raw"}` with `raw` the raw line as str (non-UTF-8 bytes escaped as `\\xNN`,
-truncated to `MAX_RAW_CHARS`).
+Line preparation and accounting, label parsing, option checks, file splits
+and the `InputSpec` every fixed-format reader builds for itself. Dead
+letters, file listing and row-key hashing come from the core readers'
+helpers (`dead_letter`, `input_files`, `row_converter`), so every reader
+writes the same records and counters.
 """
 
-import hashlib
 import os
-import re
 
 import apache_beam as beam
 from apache_beam import coders
 from apache_beam.io import textio
-from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.row_converter import KEY_FIELD, SPLIT_FIELD
+from tfcvr.features import input_spec as input_spec_lib
 from tfcvr.features import keys
-
-MAX_RAW_CHARS = 2000
-KEY_FIELD = "__key__"
-SPLIT_FIELD = "__split__"
 
 # Exact text of a 0/1 label; anything else is a `bad_label` dead letter.
 LABEL_VALUES = {"0": 0, "1": 1}
-
-REASON_NON_UTF8 = "non_utf8"
-REASON_WRONG_FIELD_COUNT = "wrong_field_count"
-REASON_BAD_LABEL = "bad_label"
-REASON_BAD_VALUE = "bad_value"
-REASON_CLICK0_CONVERSION1 = "click0_conversion1"
 REASON_REPEATED_FIELD = "repeated_single_valued_field"
-
 ON_REPEATED_CHOICES = ("first", "last", "reject")
-
-_SPEC_COLUMN_KEYS = frozenset(
-    {
-        "kind",
-        "num_oov",
-        "hash_buckets",
-        "value_dtype",
-        "embedding_group",
-        "max_len",
-        "separator",
-        "weighted",
-        "log",
-        "clip_min",
-        "clip_max",
-        "default",
-        "min_count",
-        "top_k",
-    }
-)
-DEFAULT_VOCAB = {"min_count": 1, "top_k": None, "num_oov": 1}
+REJECTED = "rejected"
+ROWS = "rows"
 
 
-def raw_text(raw):
-    """The raw record as str for a dead letter: escaped, truncated."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="backslashreplace")
-    elif not isinstance(raw, str):
-        raw = repr(raw)
-    return raw[:MAX_RAW_CHARS]
+def reject(reason, source, detail, raw):
+    """A tagged dead-letter output of a reader DoFn."""
+    return beam.pvalue.TaggedOutput(
+        REJECTED, dl.rejected_record(reason, source, detail, raw)
+    )
 
 
-def dead_letter(reason, source, detail, raw):
-    return {
-        "reason": reason,
-        "source": source,
-        "detail": " ".join(str(detail).split())[:MAX_RAW_CHARS],
-        "raw": raw_text(raw),
-    }
+def prepare_line(raw):
+    """A raw bytes line without a trailing CR, or None for a blank line.
+
+    Blank lines are skipped and counted (`blank_lines_skipped`), as the
+    generic readers do; they are neither rows nor dead letters.
+    """
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if not raw.strip():
+        dl.count_blank_line()
+        return None
+    return raw
 
 
 def decode_line(raw):
-    """Returns `(text, None)` or `(None, detail)` for a bytes line."""
-    if isinstance(raw, str):
-        return raw, None
+    """`(text, None)` or `(None, detail)` for a bytes line."""
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as e:
-        return None, f"not valid UTF-8 at byte {e.start}: {e.reason}"
+        return None, f"line is not UTF-8 at byte {e.start}: {e.reason}"
 
 
-def line_digest(text):
-    """A short content hash: the row key of formats without a row id."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+def parse_label(text):
+    return LABEL_VALUES.get(text.strip())
+
+
+def check_labels(click_text, conversion_text, drop_click0_conversion1):
+    """`(click, conversion, None)` or `(None, None, (reason, detail))`."""
+    click = parse_label(click_text)
+    conversion = parse_label(conversion_text)
+    if click is None or conversion is None:
+        empty = not click_text.strip() or not conversion_text.strip()
+        return None, None, (
+            dl.MISSING_LABEL if empty else dl.BAD_LABEL,
+            f"labels must be 0 or 1; received click={click_text[:40]!r} "
+            f"conversion={conversion_text[:40]!r}",
+        )
+    if drop_click0_conversion1 and click == 0 and conversion == 1:
+        return None, None, (
+            dl.CLICK0_CONVERSION1,
+            "conversion=1 without a click (click=0)",
+        )
+    return click, conversion, None
+
+
+def parse_int(text):
+    """Strict int of ascii digits with an optional minus; None otherwise."""
+    text = text.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if digits.isdigit() and digits.isascii():
+        return int(text)
+    return None
+
+
+# === Option checks ===
 
 
 def check_choice(name, value, choices):
@@ -115,44 +116,6 @@ def check_no_user_spec(format_name, spec):
 # === Files ===
 
 
-def expand_input(file_pattern):
-    """Every file a path, directory or glob names, sorted; ValueError if none."""
-    if not isinstance(file_pattern, str) or not file_pattern:
-        raise ValueError(
-            f"The input must be a non-empty path, directory or glob. "
-            f"Received: file_pattern={file_pattern!r}"
-        )
-    pattern = file_pattern
-    if os.path.isdir(pattern) or pattern.endswith("/"):
-        pattern = FileSystems.join(pattern.rstrip("/") or "/", "*")
-    try:
-        results = FileSystems.match([pattern])
-    except Exception as e:  # noqa: BLE001 (filesystem errors vary by scheme)
-        raise ValueError(
-            f"Cannot list input {file_pattern!r}: "
-            f"{' '.join(str(e).split())[:300]}"
-        ) from None
-    paths = sorted(
-        m.path
-        for r in results
-        for m in r.metadata_list
-        if not os.path.isdir(m.path)
-    )
-    if not paths:
-        raise ValueError(f"No input files match {file_pattern!r}.")
-    return paths
-
-
-def read_first_line(path):
-    """The first line of a (possibly compressed) file as str, no newline."""
-    with FileSystems.open(path) as f:
-        raw = f.readline()
-    text, error = decode_line(raw.rstrip(b"\r\n"))
-    if error is not None:
-        raise ValueError(f"The first line of {path} is {error}.")
-    return text
-
-
 def split_from_filename(path):
     """`train` or `eval` from a file name holding 'train' or 'test'."""
     name = os.path.basename(path).lower()
@@ -165,7 +128,13 @@ def split_from_filename(path):
     return keys.TRAIN_SPLIT if has_train else keys.EVAL_SPLIT
 
 
-def read_lines(pbegin, paths, label, skip_header_lines=0):
+def file_splits(paths, split_by_filename):
+    if not split_by_filename:
+        return [None] * len(paths)
+    return [split_from_filename(p) for p in paths]
+
+
+def read_lines(pbegin, paths, skip_header_lines=0):
     """PCollection of `(path, bytes line)` over the given files.
 
     Lines stay bytes so that a non-UTF-8 line becomes a dead letter in the
@@ -173,8 +142,8 @@ def read_lines(pbegin, paths, label, skip_header_lines=0):
     """
     return (
         pbegin
-        | f"{label}ListFiles" >> beam.Create(list(paths))
-        | f"{label}ReadLines"
+        | "ListFiles" >> beam.Create(list(paths))
+        | "ReadLines"
         >> textio.ReadAllFromText(
             with_filename=True,
             coder=coders.BytesCoder(),
@@ -193,25 +162,27 @@ def source_index(paths):
     return index
 
 
+def lookup_source(index, path):
+    position = index.get(path)
+    if position is None:
+        position = index[os.path.basename(path)]
+    return position
+
+
 # === Spec ===
 
 
-def parse_label(text):
-    return LABEL_VALUES.get(text.strip())
-
-
-def build_spec_dict(
+def build_spec(
     columns,
     label_sources,
     user_id=None,
     item_id=None,
-    row_key=None,
     column_overrides=None,
     vocab=None,
 ):
-    """The InputSpec dict of a fixed format, with user overrides merged in.
+    """The `InputSpec` of a fixed format, with user overrides merged in.
 
-    `column_overrides` maps a column to FeatureSpec keys (e.g.
+    `column_overrides` maps a column to spec settings (e.g.
     `{"f101": {"hash_buckets": 1000000}}`); it may not change a column's
     kind, because the rows' python types follow the kind.
     """
@@ -233,12 +204,6 @@ def build_spec_dict(
                     f"column_overrides[{name!r}] must be a dict. "
                     f"Received: {settings!r}"
                 )
-            unknown = sorted(set(settings) - _SPEC_COLUMN_KEYS)
-            if unknown:
-                raise ValueError(
-                    f"column_overrides[{name!r}] has unknown keys {unknown}. "
-                    f"Known: {sorted(_SPEC_COLUMN_KEYS)}"
-                )
             kind = settings.get("kind", columns[name]["kind"])
             if kind != columns[name]["kind"]:
                 raise ValueError(
@@ -247,55 +212,14 @@ def build_spec_dict(
                     f"kind={kind!r}"
                 )
             columns[name].update(settings)
-    if vocab is None:
-        vocab = dict(DEFAULT_VOCAB)
-    elif not isinstance(vocab, dict):
+    if vocab is not None and not isinstance(vocab, dict):
         raise ValueError(f"vocab must be a dict. Received: vocab={vocab!r}")
-    else:
-        vocab = {**DEFAULT_VOCAB, **vocab}
-    spec = {
-        "columns": columns,
-        "labels": dict(label_sources),
-        "user_id": user_id,
-        "item_id": item_id,
-        "extra_columns": [],
-        "vocab": vocab,
-    }
-    if row_key is not None:
-        spec["row_key"] = row_key
-    return spec
-
-
-def to_input_spec(spec_dict):
-    """The InputSpec of the core job for a spec dict."""
-    from tfcvr.features.input_spec import InputSpec
-
-    return InputSpec.from_dict(spec_dict)
-
-
-def check_labels(click_text, conversion_text, drop_click0_conversion1):
-    """Returns `(click, conversion, None)` or `(None, None, (reason, detail))`."""
-    click = parse_label(click_text)
-    conversion = parse_label(conversion_text)
-    if click is None or conversion is None:
-        return None, None, (
-            REASON_BAD_LABEL,
-            f"labels must be 0 or 1; received click={click_text!r} "
-            f"conversion={conversion_text!r}",
-        )
-    if drop_click0_conversion1 and click == 0 and conversion == 1:
-        return None, None, (
-            REASON_CLICK0_CONVERSION1,
-            "conversion without a click is dropped "
-            "(drop_click0_conversion1=True)",
-        )
-    return click, conversion, None
-
-
-_INT_RE = re.compile(r"-?[0-9]+\Z")
-
-
-def parse_int(text):
-    """Strict int parse (ascii digits, optional minus); None if not an int."""
-    text = text.strip()
-    return int(text) if _INT_RE.match(text) else None
+    return input_spec_lib.InputSpec.from_dict(
+        {
+            "columns": columns,
+            "labels": dict(label_sources),
+            "user_id": user_id,
+            "item_id": item_id,
+            "vocab": {**input_spec_lib.DEFAULT_VOCAB, **(vocab or {})},
+        }
+    )

@@ -4,6 +4,7 @@ import apache_beam as beam
 
 from beam_jobs.readers import aliccp_header_csv as csv_lib
 from beam_jobs.readers import aliccp_io as io_lib
+from beam_jobs.readers.input_files import match_files
 from tfcvr.features import keys
 
 SEARCH_ID_COLUMN = "search_id"
@@ -64,9 +65,10 @@ class ReadAliExpressCsv(beam.PTransform):
     `"<search_id>:<hash of the line>"` (a search id is a session, shared by
     several impressions; the hash separates them), and with
     `split_by_filename` a `__split__` of `"train"`/`"eval"` from file names
-    holding "train"/"test". No user or item id column is known. Every data
-    line gives one row or one dead letter: `non_utf8`, `wrong_field_count`,
-    `bad_label`, `click0_conversion1`, `bad_value`.
+    holding "train"/"test". No user or item id column is known. Every
+    non-blank data line is counted as read and gives one row or one dead
+    letter: `non_utf8`, `wrong_field_count`, `missing_label`, `bad_label`,
+    `click0_conversion1`, `bad_categorical`, `bad_numeric`.
 
     Reference: Li et al., "Improving Multi-Scenario Learning to Rank in
     E-commerce by Exploiting Task Relationships in the Label Space", CIKM
@@ -92,13 +94,12 @@ class ReadAliExpressCsv(beam.PTransform):
         split_by_filename=False,
         column_overrides=None,
         vocab=None,
-        label=None,
     ):
-        super().__init__(label)
+        super().__init__()
         io_lib.check_no_user_spec("aliexpress", spec)
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
-        self.paths = io_lib.expand_input(file_pattern)
-        self.splits = csv_lib.file_splits(self.paths, split_by_filename)
+        self.paths = match_files(file_pattern)
+        self.splits = io_lib.file_splits(self.paths, split_by_filename)
         self.header = csv_lib.read_common_header(self.paths, "AliExpress")
         (
             self.plan,
@@ -106,21 +107,15 @@ class ReadAliExpressCsv(beam.PTransform):
             self.conversion_index,
             self.search_id_index,
         ) = plan_aliexpress_header(self.header, f"The header of {self.paths[0]}")
-        self.spec_dict = io_lib.build_spec_dict(
+        self.spec = io_lib.build_spec(
             {name: {"kind": kind} for _, name, kind in self.plan},
             {keys.CLICK: CLICK_COLUMN, keys.CONVERSION: CONVERSION_COLUMN},
             column_overrides=column_overrides,
             vocab=vocab,
         )
 
-    @property
-    def spec(self):
-        return io_lib.to_input_spec(self.spec_dict)
-
     def expand(self, pbegin):
-        lines = io_lib.read_lines(
-            pbegin, self.paths, "AliExpress", skip_header_lines=1
-        )
+        lines = io_lib.read_lines(pbegin, self.paths, skip_header_lines=1)
         return csv_lib.parse_header_csv(
             lines,
             self.paths,

@@ -85,11 +85,22 @@ class LineParseFn(beam.DoFn):
         self.spec = spec
         self.drop_click0_conversion1 = drop_click0_conversion1
         self._converter = None
+        self._read = 0
+        self._blank = 0
 
     def setup(self):
         self._converter = RowConverter(
             self.spec, drop_click0_conversion1=self.drop_click0_conversion1
         )
+
+    def start_bundle(self):
+        self._read = 0
+        self._blank = 0
+
+    def finish_bundle(self):
+        # One counter update per bundle: per-row updates cost more than parsing.
+        dl.count_read(self._read)
+        dl.count_blank_line(self._blank)
 
     def record(self, path, text):
         raise TypeError(f"{type(self).__name__} must implement record().")
@@ -98,10 +109,12 @@ class LineParseFn(beam.DoFn):
         path, raw = element
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+            raw = raw[3:]
         if not raw.strip():
-            dl.count_blank_line()
+            self._blank += 1
             return
-        dl.count_read()
+        self._read += 1
         try:
             try:
                 text = raw.decode("utf-8")

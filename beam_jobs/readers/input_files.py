@@ -73,10 +73,11 @@ def read_head(path, max_lines):
     """Up to `max_lines` first lines of a file as bytes, no newlines."""
     lines = []
     with FileSystems.open(path) as f:
-        for raw in f:
-            lines.append(raw.rstrip(b"\r\n"))
-            if len(lines) >= max_lines:
+        while len(lines) < max_lines:
+            raw = f.readline()
+            if not raw:
                 break
+            lines.append(raw.rstrip(b"\r\n"))
     return lines
 
 

@@ -4,15 +4,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from beam_jobs.readers import aliccp_fields as fields_lib
-from beam_jobs.readers import aliccp_header_csv as csv_lib
 from beam_jobs.readers import aliccp_io as io_lib
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import match_files, read_first_line
 from tfcvr.features import keys
 
 CLICK_COLUMN = "click"
 CTCVR_COLUMN = "ctcvr"
 REASON_BAD_FEATURE_LIST = "bad_feature_list"
-_REJECTED = "rejected"
-_ROWS = "rows"
 _METRICS = "tfcvr.readers.paddlerec"
 
 
@@ -50,8 +49,9 @@ class ReadPaddleRec(beam.PTransform):
     (PaddleRec's ctcvr label = click AND conversion, which is the
     entire-space conversion label). `__key__` = `"<file name>:<sample_id>"`;
     with `split_by_filename` a `__split__` of `"train"`/`"eval"`. User id
-    `f101`, item id `f205` when selected. Every line gives one row or one
-    dead letter: `non_utf8`, `wrong_field_count` (fewer than 4 columns),
+    `f101`, item id `f205` when selected. Every non-blank line is counted
+    as read and gives one row or one dead letter: `non_utf8`,
+    `wrong_field_count` (fewer than 4 columns), `missing_label`,
     `bad_label`, `click0_conversion1`, `bad_feature_list` (an entry without
     `:`, with an empty field or a non-integer feasign) and, with
     `on_repeated_field="reject"`, `repeated_single_valued_field`.
@@ -90,9 +90,8 @@ class ReadPaddleRec(beam.PTransform):
         split_by_filename=False,
         column_overrides=None,
         vocab=None,
-        label=None,
     ):
-        super().__init__(label)
+        super().__init__()
         io_lib.check_no_user_spec("paddlerec", spec)
         io_lib.check_max_len(max_len)
         io_lib.check_choice(
@@ -105,10 +104,10 @@ class ReadPaddleRec(beam.PTransform):
         self.keep_fourth_column = bool(keep_fourth_column)
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.on_repeated_field = on_repeated_field
-        self.paths = io_lib.expand_input(file_pattern)
-        self.splits = csv_lib.file_splits(self.paths, split_by_filename)
+        self.paths = match_files(file_pattern)
+        self.splits = io_lib.file_splits(self.paths, split_by_filename)
         for path in self.paths:
-            first = io_lib.read_first_line(path)
+            first = read_first_line(path)
             if first:
                 check_paddlerec_line(first, f"The first line of {path}")
         columns = {}
@@ -122,27 +121,16 @@ class ReadPaddleRec(beam.PTransform):
                 }
             else:
                 columns[name] = {"kind": keys.CATEGORICAL_INT}
-        roles = {}
-        for role, field in (
-            ("user_id", fields_lib.USER_ID_FIELD),
-            ("item_id", fields_lib.ITEM_ID_FIELD),
-        ):
-            if field in self.fields:
-                roles[role] = fields_lib.column_name(field)
-        self.spec_dict = io_lib.build_spec_dict(
+        self.spec = io_lib.build_spec(
             columns,
             {keys.CLICK: CLICK_COLUMN, keys.CONVERSION: CTCVR_COLUMN},
             column_overrides=column_overrides,
             vocab=vocab,
-            **roles,
+            **fields_lib.id_roles(self.fields),
         )
 
-    @property
-    def spec(self):
-        return io_lib.to_input_spec(self.spec_dict)
-
     def expand(self, pbegin):
-        lines = io_lib.read_lines(pbegin, self.paths, "PaddleRec")
+        lines = io_lib.read_lines(pbegin, self.paths)
         parsed = lines | "ParseLines" >> beam.ParDo(
             _ParsePaddleRecLine(
                 self.paths,
@@ -154,8 +142,11 @@ class ReadPaddleRec(beam.PTransform):
                 self.drop_click0_conversion1,
                 self.on_repeated_field,
             )
-        ).with_outputs(_REJECTED, main=_ROWS)
-        return {"rows": parsed[_ROWS], "rejected": parsed[_REJECTED]}
+        ).with_outputs(io_lib.REJECTED, main=io_lib.ROWS)
+        return {
+            "rows": parsed[io_lib.ROWS],
+            "rejected": parsed[io_lib.REJECTED],
+        }
 
 
 class _ParsePaddleRecLine(beam.DoFn):
@@ -188,18 +179,20 @@ class _ParsePaddleRecLine(beam.DoFn):
 
     def process(self, element):
         path, raw = element
-        index = self._index.get(path)
-        if index is None:
-            index = self._index[os.path.basename(path)]
+        index = io_lib.lookup_source(self._index, path)
         source = self._paths[index]
+        raw = io_lib.prepare_line(raw)
+        if raw is None:
+            return
+        dl.count_read()
         line, error = io_lib.decode_line(raw)
         if error is not None:
-            yield _reject(io_lib.REASON_NON_UTF8, source, error, raw)
+            yield io_lib.reject(dl.NON_UTF8, source, error, raw)
             return
         columns = line.split(",")
         if len(columns) < 4:
-            yield _reject(
-                io_lib.REASON_WRONG_FIELD_COUNT,
+            yield io_lib.reject(
+                dl.WRONG_FIELD_COUNT,
                 source,
                 f"a PaddleRec line has at least 4 columns "
                 f"(sample_id,click,ctcvr,<unused>), this one has "
@@ -211,7 +204,7 @@ class _ParsePaddleRecLine(beam.DoFn):
             columns[1], columns[2], self._drop
         )
         if problem is not None:
-            yield _reject(problem[0], source, problem[1], line)
+            yield io_lib.reject(problem[0], source, problem[1], line)
             return
         grouped = {}
         for position in range(self._first, len(columns)):
@@ -222,7 +215,7 @@ class _ParsePaddleRecLine(beam.DoFn):
             if not sep or not field or not (
                 feasign.isdigit() and feasign.isascii()
             ):
-                yield _reject(
+                yield io_lib.reject(
                     REASON_BAD_FEATURE_LIST,
                     source,
                     f"column {position} {entry[:80]!r} is not "
@@ -243,7 +236,7 @@ class _ParsePaddleRecLine(beam.DoFn):
         if repeated:
             self._repeats.inc()
         if row is None:
-            yield _reject(
+            yield io_lib.reject(
                 io_lib.REASON_REPEATED_FIELD,
                 source,
                 f"single-valued fields {repeated} occur more than once "
@@ -260,9 +253,3 @@ class _ParsePaddleRecLine(beam.DoFn):
         if split is not None:
             row[io_lib.SPLIT_FIELD] = split
         yield row
-
-
-def _reject(reason, source, detail, raw):
-    return beam.pvalue.TaggedOutput(
-        _REJECTED, io_lib.dead_letter(reason, source, detail, raw)
-    )

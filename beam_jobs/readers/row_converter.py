@@ -10,6 +10,8 @@ SPLIT_FIELD = "__split__"
 TIMESTAMP_FIELD = "__timestamp__"
 WEIGHT_SUFFIX = "__weight"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Numeric values are stored as float32.
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _text(value, column):
@@ -30,6 +32,14 @@ def _is_nan(value):
 def to_int(value, column, reason=dl.BAD_CATEGORICAL):
     """An int64 from an int, integral float or decimal string; None if
     missing (None, empty, NaN)."""
+    if type(value) is str:
+        try:
+            result = int(value)
+        except ValueError:
+            pass
+        else:
+            if _INT64_MIN <= result <= _INT64_MAX:
+                return result
     if value is None or _is_nan(value):
         return None
     if isinstance(value, bool):
@@ -76,6 +86,14 @@ def to_int(value, column, reason=dl.BAD_CATEGORICAL):
 
 def to_float(value, column, reason=dl.BAD_NUMERIC):
     """A finite float; None if missing (None, empty, NaN)."""
+    if type(value) is str:
+        try:
+            result = float(value)
+        except ValueError:
+            pass
+        else:
+            if abs(result) <= _FLOAT32_MAX:
+                return result
     if value is None:
         return None
     if isinstance(value, (bool, int, float)):
@@ -97,19 +115,28 @@ def to_float(value, column, reason=dl.BAD_NUMERIC):
         )
     if math.isnan(result):
         return None
-    if math.isinf(result):
+    if not abs(result) <= _FLOAT32_MAX:
         raise dl.DeadLetter(
-            reason, f"column {column!r} needs a finite number; got {result}"
+            reason,
+            f"column {column!r} needs a finite float32 number; got {result}",
         )
     return result
 
 
 def to_string(value, column):
     """A non-empty str; None if missing."""
+    if type(value) is str and "\n" not in value and "\r" not in value:
+        return value.strip() or None
     if value is None or _is_nan(value):
         return None
     if isinstance(value, (str, bytes, bytearray)):
         text = _text(value, column)
+        # Vocabulary files hold one token per line.
+        if "\n" in text or "\r" in text:
+            raise dl.DeadLetter(
+                dl.BAD_CATEGORICAL,
+                f"column {column!r} value contains a line break",
+            )
         return text or None
     if isinstance(value, bool):
         return str(int(value))
@@ -123,8 +150,14 @@ def to_string(value, column):
     )
 
 
+_LABEL_TEXT = {"0": 0, "1": 1}
+
+
 def to_label(value, column):
     """0 or 1 from 0/1, False/True, 0.0/1.0 or their decimal text."""
+    label = _LABEL_TEXT.get(value) if type(value) is str else None
+    if label is not None:
+        return label
     if value is None or _is_nan(value) or (
         isinstance(value, (str, bytes, bytearray)) and not _text(value, column)
     ):
@@ -213,26 +246,27 @@ class RowConverter:
     def __init__(self, spec, drop_click0_conversion1=True):
         self.spec = spec
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
+        self._labels = list(spec.labels.items())
+        # (row name, fn(value, column), weighted): one call per column.
         self._steps = [
-            (name, self._column_fn(name, settings))
+            (name, self._column_fn(name, settings), bool(settings.get("weighted")))
             for name, settings in spec.columns.items()
         ]
+        self._steps += [(name, to_float, False) for name in spec.extra_columns]
 
     def _column_fn(self, name, settings):
         kind = settings["kind"]
         if kind == keys.CATEGORICAL_INT:
-            return lambda v: to_int(v, name)
+            return to_int
         if kind == keys.CATEGORICAL_STRING:
-            return lambda v: to_string(v, name)
+            return to_string
         if kind == keys.NUMERIC:
-            return lambda v: to_float(v, name)
-        token_fn = to_int if self.spec.value_dtype(name) == "int64" else None
+            return to_float
         return _MultiValued(
-            name,
             separator=settings.get("separator"),
             max_len=settings["max_len"],
             weighted=bool(settings.get("weighted", False)),
-            token_fn=token_fn,
+            int_tokens=self.spec.value_dtype(name) == "int64",
         )
 
     def convert(self, record, raw_for_key=None):
@@ -246,7 +280,7 @@ class RowConverter:
         spec = self.spec
         row = {}
         get = record.get
-        for label, source in spec.labels.items():
+        for label, source in self._labels:
             row[label] = to_label(get(source), source)
         if (
             self.drop_click0_conversion1
@@ -257,14 +291,11 @@ class RowConverter:
                 dl.CLICK0_CONVERSION1,
                 "conversion=1 without a click (click=0)",
             )
-        for name, fn in self._steps:
-            value = fn(get(name))
-            if isinstance(value, tuple):
-                row[name], row[name + WEIGHT_SUFFIX] = value
+        for name, fn, weighted in self._steps:
+            if weighted:
+                row[name], row[name + WEIGHT_SUFFIX] = fn(get(name), name)
             else:
-                row[name] = value
-        for name in spec.extra_columns:
-            row[name] = to_float(get(name), name)
+                row[name] = fn(get(name), name)
         if spec.timestamp is not None:
             row[TIMESTAMP_FIELD] = to_timestamp(
                 get(spec.timestamp), spec.timestamp
@@ -281,47 +312,60 @@ class RowConverter:
 class _MultiValued:
     """Parses one multi-valued column (a picklable callable)."""
 
-    def __init__(self, name, separator, max_len, weighted, token_fn):
-        self.name = name
+    def __init__(self, separator, max_len, weighted, int_tokens):
         self.separator = separator
         self.max_len = max_len
         self.weighted = weighted
-        self.token_fn = token_fn
+        self.int_tokens = int_tokens
 
-    def _token(self, token):
-        if self.token_fn is not None:
-            return self.token_fn(token, self.name)
-        return to_string(token, self.name)
+    def _token(self, token, column):
+        if self.int_tokens:
+            return to_int(token, column)
+        return to_string(token, column)
 
-    def _split_weight(self, item):
+    def _split_weight(self, item, column):
         if isinstance(item, (list, tuple)) and len(item) == 2:
             token, weight = item
         elif isinstance(item, (str, bytes, bytearray)):
-            token, colon, weight = _text(item, self.name).rpartition(":")
+            token, colon, weight = _text(item, column).rpartition(":")
             if not colon:
                 raise dl.DeadLetter(
                     dl.BAD_WEIGHT,
-                    f"weighted column {self.name!r} needs value:weight "
+                    f"weighted column {column!r} needs value:weight "
                     f"tokens; got {item[:80]!r}",
                 )
         else:
             raise dl.DeadLetter(
                 dl.BAD_WEIGHT,
-                f"weighted column {self.name!r} needs value:weight tokens; "
+                f"weighted column {column!r} needs value:weight tokens; "
                 f"got {type(item).__name__}",
             )
-        weight = to_float(weight, self.name, reason=dl.BAD_WEIGHT)
+        weight = to_float(weight, column, reason=dl.BAD_WEIGHT)
         if weight is None:
             raise dl.DeadLetter(
-                dl.BAD_WEIGHT, f"weighted column {self.name!r} has an empty weight"
+                dl.BAD_WEIGHT, f"weighted column {column!r} has an empty weight"
             )
         return token, weight
 
-    def __call__(self, value):
+    def __call__(self, value, column):
+        if (
+            type(value) is str
+            and self.int_tokens
+            and not self.weighted
+            and self.separator is not None
+        ):
+            # Fast path of the common "12|7|9" id list.
+            try:
+                tokens = [int(t) for t in value.split(self.separator) if t]
+            except ValueError:
+                pass
+            else:
+                if all(_INT64_MIN <= t <= _INT64_MAX for t in tokens):
+                    return tokens[: self.max_len]
         if value is None or _is_nan(value):
             items = []
         elif isinstance(value, (str, bytes, bytearray)):
-            text = _text(value, self.name)
+            text = _text(value, column)
             if not text:
                 items = []
             elif self.separator is None:
@@ -335,7 +379,7 @@ class _MultiValued:
         else:
             raise dl.DeadLetter(
                 dl.BAD_CATEGORICAL,
-                f"column {self.name!r} needs a list or a separated string; "
+                f"column {column!r} needs a list or a separated string; "
                 f"got {type(value).__name__}",
             )
         tokens, weights = [], []
@@ -343,8 +387,8 @@ class _MultiValued:
             if len(tokens) >= self.max_len:
                 break
             if self.weighted:
-                item, weight = self._split_weight(item)
-            token = self._token(item)
+                item, weight = self._split_weight(item, column)
+            token = self._token(item, column)
             if token is None:
                 continue
             tokens.append(token)

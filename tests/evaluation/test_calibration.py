@@ -25,7 +25,13 @@ def test_pcoc_undefined_is_nan():
 
 @pytest.mark.parametrize(
     "n, num_bins, expected",
-    [(10, 3, [0, 3, 6]), (6, 3, [0, 2, 4]), (2, 5, [0, 1]), (1, 10, [0]), (0, 4, [])],
+    [
+        (10, 3, [0, 3, 6]),
+        (6, 3, [0, 2, 4]),
+        (2, 5, [0, 1]),
+        (1, 10, [0]),
+        (0, 4, []),
+    ],
 )
 def test_equal_mass_bin_starts_without_ties(n, num_bins, expected):
     starts = equal_mass_bin_starts(np.arange(n, dtype=float), num_bins)
@@ -44,7 +50,9 @@ def test_ece_hand_computed():
     predictions = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     targets = [0, 0, 1, 0, 1, 1]
     # bins {.1,.2} gap .15, {.3,.4} gap |.35-.5| = .15, {.5,.6} gap .45
-    assert expected_calibration_error(targets, predictions, 3) == pytest.approx(0.25)
+    assert expected_calibration_error(targets, predictions, 3) == pytest.approx(
+        0.25
+    )
     curve = reliability_curve(targets, predictions, 3)
     assert curve["count"] == [2, 2, 2]
     assert curve["mean_prediction"] == pytest.approx([0.15, 0.35, 0.55])
@@ -54,7 +62,9 @@ def test_ece_hand_computed():
     assert ece_from_reliability(curve) == pytest.approx(0.25)
     json.dumps(curve)
     # one bin: |mean prediction - rate| = |0.35 - 0.5|
-    assert expected_calibration_error(targets, predictions, 1) == pytest.approx(0.15)
+    assert expected_calibration_error(targets, predictions, 1) == pytest.approx(
+        0.15
+    )
 
 
 def test_ece_of_tied_predictions_does_not_depend_on_row_order():
@@ -74,16 +84,21 @@ def test_perfect_calibration_in_expectation_has_small_ece():
     predictions = rng.random(200_000) * 0.2
     targets = (rng.random(200_000) < predictions).astype(int)
     assert expected_calibration_error(targets, predictions) < 0.003
-    assert expected_calibration_error(targets, np.minimum(predictions * 2, 1)) > 0.05
+    assert (
+        expected_calibration_error(targets, np.minimum(predictions * 2, 1))
+        > 0.05
+    )
 
 
 def test_ece_with_probability_targets():
     # bins {0.2 vs 0.1} and {0.25 vs 0.3}: (0.1 + 0.05) / 2
-    assert expected_calibration_error([0.1, 0.3], [0.2, 0.25], 2) == pytest.approx(
-        0.075
-    )
+    assert expected_calibration_error(
+        [0.1, 0.3], [0.2, 0.25], 2
+    ) == pytest.approx(0.075)
     # equal predictions share one bin: |0.2 - mean(0.1, 0.3)| = 0
-    assert expected_calibration_error([0.1, 0.3], [0.2, 0.2], 2) == pytest.approx(0.0)
+    assert expected_calibration_error(
+        [0.1, 0.3], [0.2, 0.2], 2
+    ) == pytest.approx(0.0)
 
 
 def test_empty_calibration():
@@ -92,7 +107,9 @@ def test_empty_calibration():
 
 
 def test_binned_means_per_bin():
-    out = binned_means([3.0, 1.0, 2.0, 4.0], {"x": [30, 10, 20, 40]}, num_bins=2)
+    out = binned_means(
+        [3.0, 1.0, 2.0, 4.0], {"x": [30, 10, 20, 40]}, num_bins=2
+    )
     assert out["count"].tolist() == [2, 2]
     assert out["x"].tolist() == [15.0, 35.0]
     assert out["lower"].tolist() == [1.0, 3.0]

@@ -107,3 +107,45 @@ def test_grouped_auc_without_any_two_class_user_is_nan():
 def test_grouped_auc_rejects_string_groups():
     with pytest.raises(ValueError, match="integer ids"):
         grouped_auc(["a", "b"], [0, 1], [0.1, 0.2])
+
+
+def test_float32_fast_path_equals_generic_path():
+    rng = np.random.default_rng(11)
+    n = 3000
+    scores32 = (rng.integers(-20, 20, n) / 8.0).astype(
+        np.float32
+    )  # negatives, ties
+    scores32[:10] = -0.0
+    scores32[10:20] = 0.0  # -0.0 and 0.0 must tie
+    labels = rng.integers(0, 2, n)
+    groups = rng.choice(np.array([-(2**62), -5, 0, 7, 2**40, 2**33 + 1]), n)
+    scores64 = scores32.astype(np.float64)
+    assert roc_auc(labels, scores32) == roc_auc(labels, scores64)
+    assert roc_auc(labels, scores32) == pytest.approx(
+        roc_auc_score(labels, scores64), abs=1e-12
+    )
+    fast = grouped_auc(groups, labels, scores32)
+    generic = grouped_auc(groups, labels, scores64)
+    assert fast == generic
+    assert fast["gauc"] == pytest.approx(
+        _slow_gauc(groups, labels, scores64)[0]
+    )
+
+
+def test_signed_zero_is_a_tie():
+    assert roc_auc([0, 1], np.array([-0.0, 0.0], np.float32)) == 0.5
+    assert roc_auc([1, 0], np.array([-0.0, 0.0], np.float32)) == 0.5
+
+
+def test_argsort_sorts_float32_and_other_dtypes():
+    from tfcvr.evaluation.ranking import argsort
+
+    rng = np.random.default_rng(2)
+    for values in (
+        rng.normal(size=1000).astype(np.float32),
+        np.round(rng.normal(size=1000), 1),
+        rng.integers(-5, 5, 1000),
+    ):
+        order = argsort(values)
+        assert sorted(order.tolist()) == list(range(1000))
+        assert np.all(np.diff(values[order]) >= 0)

@@ -10,7 +10,9 @@ def test_streaming_equals_sklearn_for_any_batch_split(seed):
     rng = np.random.default_rng(seed)
     n = 5000
     labels = rng.integers(0, 2, n)
-    scores = np.where(rng.random(n) < 0.5, rng.integers(0, 10, n) / 10, rng.random(n))
+    scores = np.where(
+        rng.random(n) < 0.5, rng.integers(0, 10, n) / 10, rng.random(n)
+    )
     mask = rng.random(n) < 0.8
     auc = StreamingAUC(score_dtype="float64", chunk_rows=333)  # many chunks
     cuts = np.sort(rng.choice(np.arange(1, n), size=20, replace=False))
@@ -19,14 +21,21 @@ def test_streaming_equals_sklearn_for_any_batch_split(seed):
     expected = roc_auc_score(labels[mask], scores[mask])
     assert auc.result() == pytest.approx(expected, abs=1e-12)
     assert auc.num_rows == mask.sum()
-    assert auc.counts() == (int(labels[mask].sum()), int((1 - labels[mask]).sum()))
+    assert auc.counts() == (
+        int(labels[mask].sum()),
+        int((1 - labels[mask]).sum()),
+    )
 
 
 def test_float32_storage_ranks_the_float32_scores():
     rng = np.random.default_rng(7)
     labels = rng.integers(0, 2, 4000)
     # Values closer than float32 resolution become ties once rounded.
-    scores = 0.5 + rng.integers(0, 3, 4000) * 1e-10 + rng.integers(0, 50, 4000) * 1e-3
+    scores = (
+        0.5
+        + rng.integers(0, 3, 4000) * 1e-10
+        + rng.integers(0, 50, 4000) * 1e-3
+    )
     auc = StreamingAUC()
     auc.update(labels, scores)
     assert auc.result() == pytest.approx(
@@ -34,7 +43,9 @@ def test_float32_storage_ranks_the_float32_scores():
     )
     exact = StreamingAUC(score_dtype="float64")
     exact.update(labels, scores)
-    assert exact.result() == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert exact.result() == pytest.approx(
+        roc_auc_score(labels, scores), abs=1e-12
+    )
     assert exact.result() != auc.result()
 
 
@@ -56,7 +67,9 @@ def test_result_can_be_called_between_updates():
     auc.update([0, 1], [0.1, 0.9])
     assert auc.result() == 1.0
     auc.update([0, 1], [0.95, 0.05])
-    assert auc.result() == pytest.approx(roc_auc_score([0, 1, 0, 1], [0.1, 0.9, 0.95, 0.05]))
+    assert auc.result() == pytest.approx(
+        roc_auc_score([0, 1, 0, 1], [0.1, 0.9, 0.95, 0.05])
+    )
 
 
 def test_invalid_arguments():

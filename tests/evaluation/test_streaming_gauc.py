@@ -22,7 +22,9 @@ def _reference(users, labels, scores):
 def test_streaming_gauc_matches_reference_with_string_ids_and_mask():
     rng = np.random.default_rng(3)
     n = 3000
-    users = np.array([f"user{u}" for u in rng.integers(0, 200, n)], dtype=object)
+    users = np.array(
+        [f"user{u}" for u in rng.integers(0, 200, n)], dtype=object
+    )
     labels = rng.integers(0, 2, n)
     scores = rng.integers(0, 20, n) / 20.0
     mask = rng.random(n) < 0.7
@@ -30,12 +32,16 @@ def test_streaming_gauc_matches_reference_with_string_ids_and_mask():
     for start in range(0, n, 256):
         part = slice(start, start + 256)
         # TF string tensors come back as bytes; mix both spellings.
-        ids = users[part] if start % 512 else np.array(
-            [u.encode() for u in users[part]], dtype=object
+        ids = (
+            users[part]
+            if start % 512
+            else np.array([u.encode() for u in users[part]], dtype=object)
         )
         gauc.update(ids, labels[part], scores[part], mask=mask[part])
     got = gauc.result()
-    expected, used, skipped = _reference(users[mask], labels[mask], scores[mask])
+    expected, used, skipped = _reference(
+        users[mask], labels[mask], scores[mask]
+    )
     assert got["gauc"] == pytest.approx(expected, abs=1e-12)
     assert (got["users_used"], got["users_skipped"]) == (used, skipped)
     assert gauc.num_rows == mask.sum()

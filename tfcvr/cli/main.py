@@ -45,8 +45,22 @@ class CLIError(Exception):
 
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore
+    # TF_CPP_MIN_LOG_LEVEL; the user's terminal should show tfcvr's output.
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            except ImportError:
+                pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def build_parser():

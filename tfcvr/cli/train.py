@@ -3,7 +3,7 @@
 import json
 
 from tfcvr.training.strategy import STRATEGIES
-from tfcvr.training.train import PRECISIONS
+from tfcvr.training.trainer import PRECISIONS
 
 
 def add_arguments(parser):

@@ -3,7 +3,7 @@ import json
 import os
 
 from tfcvr.data.feature_transform import FeatureTransform
-from tfcvr.data.make_dataset import make_dataset
+from tfcvr.data.tfrecord_dataset import make_dataset
 from tfcvr.features import Schema
 from tfcvr.features import keys
 

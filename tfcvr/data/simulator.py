@@ -139,7 +139,7 @@ def _zipf_values(rng, n, exponent, size):
     return rng.permutation(n)[ranks]
 
 
-def _bisect(fn, target, low=-40.0, high=40.0, steps=100):
+def _bisect(fn, target, low=-40.0, high=40.0, steps=60):
     """Root of the increasing function `fn(a) = target` on [low, high]."""
     for _ in range(steps):
         mid = 0.5 * (low + high)
@@ -165,11 +165,15 @@ class Simulator:
         true_ctr = sigmoid(a_ctr + s_ctr + e_ctr
                            + selection_bias * standardise(s_cvr + e_cvr))
 
-    User factors and biases derive from the profile fields, item ones from
-    category/brand/shop, so the truth is learnable from the observable
-    columns; CTR and CVR share the item factors (what ESMM's shared
-    embeddings exploit) but not their user side, so that
-    `selection_bias=0` is missing at random. `click ~ Bernoulli(true_ctr)`
+    `b_u`, `c_u` are user biases (profile fields plus a user term), `b_i`,
+    `c_i` item biases (category; brand and shop), `beta_u` a price
+    sensitivity by consumption level, `affinity` the user's past clicks on
+    the item's category, and `e_ctr ~ N(0, ctr_noise^2)`, `e_cvr ~ N(0,
+    cvr_noise^2)` unobserved per-impression shocks. Factors and biases
+    derive from the logged columns, so the truth is learnable from them.
+    CTR and CVR share the item factors (what ESMM's shared embeddings
+    exploit) but not their user side, so that `selection_bias=0` is
+    missing at random. `click ~ Bernoulli(true_ctr)`
     and the counterfactual `conversion_if_clicked ~ Bernoulli(true_cvr)`
     are drawn for every impression; `conversion = click *
     conversion_if_clicked`. Intercepts are calibrated by bisection on a
@@ -195,6 +199,7 @@ class Simulator:
             )
         self.config = config
         self._history_strings = {}
+        self._behaviour_sorted = {}
         self._build_world()
         self._calibrate()
 
@@ -275,17 +280,22 @@ class Simulator:
         """Per-user past clicks on `field` values, most frequent first.
 
         Returns:
-            (user_index, value_id, count): 1-D int arrays sorted by user
-            index, then by count descending, then by value id.
+            (user_index, value_id, count): read-only 1-D int arrays sorted
+            by user index, then by count descending, then by value id.
         """
         if field not in BEHAVIOUR_FIELDS:
             raise ValueError(
                 f"No behaviour field {field!r}. Expected one of "
                 f"{list(BEHAVIOUR_FIELDS)}."
             )
-        users, values, counts = self._behaviour[field]
-        order = np.lexsort((values, -counts, users))
-        return users[order], values[order] + 1, counts[order]
+        if field not in self._behaviour_sorted:
+            users, values, counts = self._behaviour[field]
+            order = np.lexsort((values, -counts, users))
+            arrays = (users[order], values[order] + 1, counts[order])
+            for array in arrays:
+                array.flags.writeable = False
+            self._behaviour_sorted[field] = arrays
+        return self._behaviour_sorted[field]
 
     def behaviour_count(self, field, user_index, value_id):
         """Past clicks of each user on each `field` value id (0 if none)."""
@@ -365,6 +375,8 @@ class Simulator:
         intention = category * cfg.intentions_per_category + rng.integers(
             cfg.intentions_per_category, size=n_items
         )
+        # Items of one category/brand/intention get similar factors, so
+        # those columns carry the signal of rarely shown items.
         q_item = (
             rng.normal(0.0, 1.0, (n_cat, d))[category]
             + 0.7 * rng.normal(0.0, 1.0, (n_brand, d))[brand]
@@ -444,7 +456,6 @@ class Simulator:
         self._users = {name: values + 1 for name, values in fields.items()}
         self._users[USER_ID] = np.arange(1, n_users + 1)
         self._users[CITY] = city + 1
-        self._users["history_length"] = history_len
         self._items = {
             ITEM_ID: np.arange(1, n_items + 1),
             CATEGORY: category + 1,

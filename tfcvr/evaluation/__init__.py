@@ -6,10 +6,10 @@ beside the ranking metrics. Everything is exact and streams over batches.
 """
 
 from tfcvr.evaluation import metric_names
+from tfcvr.evaluation.calibration import binned_means
 from tfcvr.evaluation.calibration import ece_from_reliability
 from tfcvr.evaluation.calibration import equal_mass_bin_starts
 from tfcvr.evaluation.calibration import expected_calibration_error
-from tfcvr.evaluation.calibration import binned_means
 from tfcvr.evaluation.calibration import pcoc
 from tfcvr.evaluation.calibration import reliability_curve
 from tfcvr.evaluation.cvr_evaluator import CVREvaluator

@@ -19,10 +19,13 @@ class ColumnBuffer:
 
     def __init__(self, dtypes, chunk_rows=2**20):
         if not dtypes:
-            raise ValueError(f"A buffer needs columns. Received: dtypes={dtypes}")
+            raise ValueError(
+                f"A buffer needs columns. Received: dtypes={dtypes}"
+            )
         if int(chunk_rows) < 1:
             raise ValueError(
-                f"`chunk_rows` must be positive. Received: chunk_rows={chunk_rows}"
+                "`chunk_rows` must be positive. Received: "
+                f"chunk_rows={chunk_rows}"
             )
         self.dtypes = {name: np.dtype(d) for name, d in dtypes.items()}
         self.chunk_rows = int(chunk_rows)
@@ -39,7 +42,9 @@ class ColumnBuffer:
 
     def nbytes(self):
         return sum(
-            array.nbytes for chunk in self._chunks for array in chunk[0].values()
+            array.nbytes
+            for chunk in self._chunks
+            for array in chunk[0].values()
         )
 
     def append(self, **columns):
@@ -48,11 +53,14 @@ class ColumnBuffer:
                 f"Expected columns {sorted(self.dtypes)}. Received: "
                 f"{sorted(columns)}"
             )
-        arrays = {name: np.asarray(v).reshape(-1) for name, v in columns.items()}
+        arrays = {
+            name: np.asarray(v).reshape(-1) for name, v in columns.items()
+        }
         lengths = {name: len(a) for name, a in arrays.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(
-                f"All columns of a batch need the same length. Received: {lengths}"
+                "All columns of a batch need the same length. Received: "
+                f"{lengths}"
             )
         n = next(iter(lengths.values()))
         start = 0

@@ -40,7 +40,8 @@ class UserIdEncoder:
             return ids.astype(np.int64)
         if ids.dtype.kind not in "SUO":
             raise ValueError(
-                f"User ids must be integers or strings. Received: dtype={ids.dtype}"
+                "User ids must be integers or strings. Received: "
+                f"dtype={ids.dtype}"
             )
         try:
             uniques, inverse = np.unique(ids, return_inverse=True)

@@ -41,9 +41,15 @@ def binary(name, value, length=None):
         return array
     if array.dtype.kind not in "iuf":
         raise ValueError(
-            f"`{name}` must be numeric 0/1 labels. Received: dtype={array.dtype}"
+            f"`{name}` must be numeric 0/1 labels. Received: "
+            f"dtype={array.dtype}"
         )
     bad = ~((array == 0) | (array == 1))
+    if bad.any() and array.dtype.kind == "f" and np.isnan(array).any():
+        raise ValueError(
+            f"`{name}` must contain only 0 and 1. Received: "
+            f"{int(np.isnan(array).sum())} NaN (missing) values"
+        )
     if bad.any():
         raise ValueError(
             f"`{name}` must contain only 0 and 1. Received: {int(bad.sum())} "
@@ -57,9 +63,16 @@ def probabilities(name, value, length=None, dtype=np.float64):
     array = as_vector(name, value, length)
     if array.dtype.kind not in "iufb":
         raise ValueError(
-            f"`{name}` must be numeric probabilities. Received: dtype={array.dtype}"
+            f"`{name}` must be numeric probabilities. Received: "
+            f"dtype={array.dtype}"
         )
     array = array.astype(dtype, copy=False)
+    missing = np.isnan(array)
+    if missing.any():
+        raise ValueError(
+            f"`{name}` must lie in [0, 1]. Received: {int(missing.sum())} "
+            "NaN (missing) values"
+        )
     bad = ~((array >= 0) & (array <= 1))
     if bad.any():
         raise ValueError(

@@ -16,16 +16,21 @@ probabilities (the true CVR of simulated data).
 import numpy as np
 
 from tfcvr.evaluation import _validation
+from tfcvr.evaluation import ranking
 
 
 def _check_num_bins(num_bins):
-    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)):
+    if isinstance(num_bins, bool) or not isinstance(
+        num_bins, (int, np.integer)
+    ):
         raise ValueError(
-            f"`num_bins` must be a positive integer. Received: num_bins={num_bins!r}"
+            "`num_bins` must be a positive integer. Received: "
+            f"num_bins={num_bins!r}"
         )
     if num_bins < 1:
         raise ValueError(
-            f"`num_bins` must be a positive integer. Received: num_bins={num_bins}"
+            "`num_bins` must be a positive integer. Received: "
+            f"num_bins={num_bins}"
         )
     return int(num_bins)
 
@@ -41,7 +46,9 @@ def pcoc(targets, predictions):
         float; NaN when there are no rows or the targets average 0.
     """
     targets = _validation.probabilities("targets", targets)
-    predictions = _validation.probabilities("predictions", predictions, len(targets))
+    predictions = _validation.probabilities(
+        "predictions", predictions, len(targets)
+    )
     return _pcoc(targets, predictions)
 
 
@@ -103,12 +110,17 @@ def binned_means(bin_by, columns, num_bins=10):
 
 
 def _binned_means(bin_by, arrays, num_bins):
-    order = np.argsort(bin_by, kind="stable")
+    # Tied rows always share a bin, so their order cannot change the result.
+    order = ranking.argsort(bin_by)
     keys = bin_by[order]
     starts = equal_mass_bin_starts(keys, num_bins)
     if len(starts) == 0:
         empty = np.zeros(0, dtype=np.float64)
-        out = {"count": np.zeros(0, dtype=np.int64), "lower": empty, "upper": empty}
+        out = {
+            "count": np.zeros(0, dtype=np.int64),
+            "lower": empty,
+            "upper": empty,
+        }
         out.update({name: empty for name in arrays})
         return out
     ends = np.append(starts[1:], len(keys))
@@ -119,7 +131,8 @@ def _binned_means(bin_by, arrays, num_bins):
         "upper": keys[ends - 1].astype(np.float64),
     }
     for name, array in arrays.items():
-        sums = np.add.reduceat(array[order].astype(np.float64), starts)
+        ordered = keys if array is bin_by else array[order]
+        sums = np.add.reduceat(ordered.astype(np.float64), starts)
         out[name] = sums / counts
     return out
 
@@ -138,7 +151,9 @@ def reliability_curve(targets, predictions, num_bins=10):
         and `upper` (prediction range of the bin).
     """
     targets = _validation.probabilities("targets", targets)
-    predictions = _validation.probabilities("predictions", predictions, len(targets))
+    predictions = _validation.probabilities(
+        "predictions", predictions, len(targets)
+    )
     return _reliability_curve(targets, predictions, _check_num_bins(num_bins))
 
 
@@ -181,4 +196,6 @@ def expected_calibration_error(targets, predictions, num_bins=10):
     Returns:
         float; NaN when there are no rows.
     """
-    return ece_from_reliability(reliability_curve(targets, predictions, num_bins))
+    return ece_from_reliability(
+        reliability_curve(targets, predictions, num_bins)
+    )

@@ -12,6 +12,20 @@ from tfcvr.evaluation._user_ids import UserIdEncoder
 from tfcvr.features import keys
 
 
+def _present(column):
+    """False for a missing ground-truth column or one that is all NaN.
+
+    The TFRecord parser fills an absent extra column with NaN, so a schema
+    that declares ground truth the data lacks yields all-NaN batches.
+    """
+    if column is None:
+        return False
+    array = _validation.to_numpy(column)
+    if array.dtype.kind == "f" and array.size and np.isnan(array).all():
+        return False
+    return True
+
+
 class CVREvaluator:
     """Every CTR/CVR/CTCVR metric of an entire-space model, over batches.
 
@@ -72,7 +86,8 @@ class CVREvaluator:
             )
         if isinstance(chunk_rows, bool) or int(chunk_rows) < 1:
             raise ValueError(
-                f"`chunk_rows` must be positive. Received: chunk_rows={chunk_rows}"
+                "`chunk_rows` must be positive. Received: "
+                f"chunk_rows={chunk_rows}"
             )
         self.num_bins = num_bins
         self.num_ctr_bins = num_ctr_bins
@@ -101,7 +116,7 @@ class CVREvaluator:
     def num_rows(self):
         return 0 if self._buffer is None else len(self._buffer)
 
-    def _open(self, has_users, truth_keys):
+    def _new_buffer(self, has_users, truth_keys):
         columns = {
             keys.CTR: self.score_dtype,
             keys.CVR: self.score_dtype,
@@ -115,9 +130,7 @@ class CVREvaluator:
             columns[keys.TRUE_CVR] = self.score_dtype
         if keys.CONVERSION_IF_CLICKED in truth_keys:
             columns[keys.CONVERSION_IF_CLICKED] = np.uint8
-        self._buffer = ColumnBuffer(columns, chunk_rows=self.chunk_rows)
-        self._has_users = has_users
-        self._truth_keys = truth_keys
+        return ColumnBuffer(columns, chunk_rows=self.chunk_rows)
 
     def update(self, predictions, labels, user_ids=None):
         """Adds a batch.
@@ -127,7 +140,9 @@ class CVREvaluator:
                 and `keys.CTCVR` (other keys are ignored).
             labels: dict with 0/1 `keys.CLICK` and `keys.CONVERSION`, and
                 optionally `keys.TRUE_CVR` (probabilities) and
-                `keys.CONVERSION_IF_CLICKED` (0/1) on simulated data.
+                `keys.CONVERSION_IF_CLICKED` (0/1) on simulated data; a
+                ground-truth column that is entirely NaN counts as absent,
+                a partly NaN one is an error. Other keys are ignored.
             user_ids: optional int or string array of the batch's users.
         """
         for name, given, needed in (
@@ -155,33 +170,43 @@ class CVREvaluator:
         }
         for key in (keys.CTR, keys.CVR, keys.CTCVR):
             row[key] = _validation.probabilities(
-                f"predictions[{key!r}]", predictions[key], n, dtype=self.score_dtype
+                f"predictions[{key!r}]",
+                predictions[key],
+                n,
+                dtype=self.score_dtype,
             )
         truth_keys = tuple(
             k
             for k in (keys.TRUE_CVR, keys.CONVERSION_IF_CLICKED)
-            if labels.get(k) is not None
+            if _present(labels.get(k))
         )
-        has_users = user_ids is not None
-        if self._buffer is None:
-            self._open(has_users, truth_keys)
-        elif has_users != self._has_users or truth_keys != self._truth_keys:
-            raise ValueError(
-                "Every batch must carry the same optional inputs. First batch: "
-                f"user_ids={'yes' if self._has_users else 'no'}, ground truth="
-                f"{list(self._truth_keys)}; this batch: user_ids="
-                f"{'yes' if has_users else 'no'}, ground truth={list(truth_keys)}"
-            )
         if keys.TRUE_CVR in truth_keys:
             row[keys.TRUE_CVR] = _validation.probabilities(
                 keys.TRUE_CVR, labels[keys.TRUE_CVR], n, dtype=self.score_dtype
             )
         if keys.CONVERSION_IF_CLICKED in truth_keys:
             row[keys.CONVERSION_IF_CLICKED] = _validation.binary(
-                keys.CONVERSION_IF_CLICKED, labels[keys.CONVERSION_IF_CLICKED], n
+                keys.CONVERSION_IF_CLICKED,
+                labels[keys.CONVERSION_IF_CLICKED],
+                n,
+            )
+        has_users = user_ids is not None
+        if self._buffer is not None and (
+            has_users != self._has_users or truth_keys != self._truth_keys
+        ):
+            raise ValueError(
+                "Every batch must carry the same optional inputs. First batch: "
+                f"user_ids={'yes' if self._has_users else 'no'}, ground truth="
+                f"{list(self._truth_keys)}; this batch: user_ids="
+                f"{'yes' if has_users else 'no'}, ground truth="
+                f"{list(truth_keys)}"
             )
         if has_users:
             row["user"] = self._encoder.encode(user_ids, n)
+        if self._buffer is None:
+            self._buffer = self._new_buffer(has_users, truth_keys)
+            self._has_users = has_users
+            self._truth_keys = truth_keys
         self._unclicked_conversions += int(
             np.count_nonzero(row[keys.CONVERSION] & ~click)
         )
@@ -195,9 +220,12 @@ class CVREvaluator:
         Ground-truth and GAUC entries appear only when those inputs were
         given. NaN marks an undefined metric.
         """
-        if self._buffer is None:
-            self._open(False, ())
-        col = self._buffer.column
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._new_buffer(False, ())
+        has_users = bool(self._has_users)
+        truth_keys = self._truth_keys or ()
+        col = buffer.column
         click = col(keys.CLICK).view(bool)
         purchase = click & col(keys.CONVERSION).view(bool)
         ctr, cvr, ctcvr = col(keys.CTR), col(keys.CVR), col(keys.CTCVR)
@@ -241,12 +269,14 @@ class CVREvaluator:
             ),
             (m.RELIABILITY_CTCVR, m.CTCVR_PCOC, m.CTCVR_ECE, purchase, ctcvr),
         ):
-            curve = calibration._reliability_curve(targets, preds, self.num_bins)
+            curve = calibration._reliability_curve(
+                targets, preds, self.num_bins
+            )
             reliability[curve_name] = curve
             out[pcoc_name] = calibration._pcoc(targets, preds)
             out[ece_name] = calibration.ece_from_reliability(curve)
 
-        if self._has_users:
+        if has_users:
             users = col("user")
             for name, mask, labels, scores in (
                 (m.GAUC_CTR, None, click, ctr),
@@ -256,15 +286,17 @@ class CVREvaluator:
                 if mask is None:
                     g = ranking._grouped_auc(users, labels, scores)
                 else:
-                    g = ranking._grouped_auc(users[mask], labels[mask], scores[mask])
+                    g = ranking._grouped_auc(
+                        users[mask], labels[mask], scores[mask]
+                    )
                 out[name] = g["gauc"]
                 out[name + m.USERS_USED_SUFFIX] = g["groups_used"]
                 out[name + m.USERS_SKIPPED_SUFFIX] = g["groups_skipped"]
 
-        if keys.CONVERSION_IF_CLICKED in self._truth_keys:
+        if keys.CONVERSION_IF_CLICKED in truth_keys:
             auc(m.CVR_AUC_TRUE, col(keys.CONVERSION_IF_CLICKED).view(bool), cvr)
         bias_by_ctr_bin = None
-        if keys.TRUE_CVR in self._truth_keys:
+        if keys.TRUE_CVR in truth_keys:
             true_cvr = col(keys.TRUE_CVR)
             unclicked = ~click
             cvr_u, true_u = cvr[unclicked], true_cvr[unclicked]
@@ -276,8 +308,12 @@ class CVREvaluator:
             out[m.CVR_PCOC_UNCLICKED_TRUE] = calibration._pcoc(true_u, cvr_u)
             curve = calibration._reliability_curve(true_u, cvr_u, self.num_bins)
             reliability[m.RELIABILITY_CVR_UNCLICKED_TRUE] = curve
-            out[m.CVR_ECE_UNCLICKED_TRUE] = calibration.ece_from_reliability(curve)
-            bias_by_ctr_bin = self._bias_by_ctr_bin(ctr[unclicked], cvr_u, true_u)
+            out[m.CVR_ECE_UNCLICKED_TRUE] = calibration.ece_from_reliability(
+                curve
+            )
+            bias_by_ctr_bin = self._bias_by_ctr_bin(
+                ctr[unclicked], cvr_u, true_u
+            )
 
         out[m.UNDEFINED_METRICS] = sorted(
             name

@@ -9,7 +9,11 @@ from tfcvr.features import keys
 def _split_batch(batch, index):
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         kind = type(batch).__name__
-        size = f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""
+        size = (
+            f" of length {len(batch)}"
+            if isinstance(batch, (tuple, list))
+            else ""
+        )
         raise ValueError(
             "Each batch must be a (features, labels) pair; sample weights are "
             f"not supported. Received at batch {index}: a {kind}{size}"
@@ -114,9 +118,14 @@ def evaluate_model(
                         label_arrays[k] = _validation.to_numpy(features[k])
             user_ids = None
             if user_id_feature is not None:
-                if not hasattr(features, "keys") or user_id_feature not in features:
+                if (
+                    not hasattr(features, "keys")
+                    or user_id_feature not in features
+                ):
                     available = (
-                        sorted(features.keys()) if hasattr(features, "keys") else []
+                        sorted(features.keys())
+                        if hasattr(features, "keys")
+                        else []
                     )
                     raise ValueError(
                         f"`user_id_feature` names no feature of the batch. "

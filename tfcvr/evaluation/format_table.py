@@ -12,9 +12,9 @@ def _rows(results):
     else:
         rows = list(results)
     for row in rows:
-        if not (isinstance(row, (tuple, list)) and len(row) == 2) or not hasattr(
-            row[1], "get"
-        ):
+        if not (
+            isinstance(row, (tuple, list)) and len(row) == 2
+        ) or not hasattr(row[1], "get"):
             raise ValueError(
                 "`results` must map model names to metric dicts (or be a list "
                 f"of (name, dict) pairs). Received an entry: {row!r:.80}"
@@ -56,14 +56,20 @@ def format_metrics_table(
         str without a trailing newline. Missing values show as `-`, NaN as
         `nan`, integers without decimals.
     """
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 0:
+    if (
+        isinstance(precision, bool)
+        or not isinstance(precision, int)
+        or precision < 0
+    ):
         raise ValueError(
             f"`precision` must be a non-negative integer. Received: "
             f"precision={precision!r}"
         )
     rows = _rows(results)
     present = {
-        name for _, metrics_of in rows for name, v in metrics_of.items()
+        name
+        for _, metrics_of in rows
+        for name, v in metrics_of.items()
         if _is_scalar(v)
     }
     if metrics is None:
@@ -73,7 +79,8 @@ def format_metrics_table(
         unknown = [name for name in columns if name not in present]
         if unknown:
             raise ValueError(
-                f"No result has the metrics {unknown}. Available: {sorted(present)}"
+                f"No result has the metrics {unknown}. Available: "
+                f"{sorted(present)}"
             )
     for name, metrics_of in rows:
         for column in columns:
@@ -97,7 +104,8 @@ def format_metrics_table(
 
     def render(cells):
         parts = [cells[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(cells[1:], widths[1:])
+            cell.rjust(width)
+            for cell, width in zip(cells[1:], widths[1:], strict=True)
         ]
         if markdown:
             return "| " + " | ".join(parts) + " |"

@@ -30,7 +30,9 @@ def log_loss(labels, predictions, epsilon=DEFAULT_EPSILON):
         float; NaN when there are no rows.
     """
     labels = _validation.binary("labels", labels)
-    predictions = _validation.probabilities("predictions", predictions, len(labels))
+    predictions = _validation.probabilities(
+        "predictions", predictions, len(labels)
+    )
     return _log_loss(labels, predictions, _check_epsilon(epsilon))
 
 
@@ -44,7 +46,9 @@ def _log_loss(labels, predictions, epsilon):
 def mean_bias(targets, predictions):
     """mean(predictions) - mean(targets); NaN when there are no rows."""
     targets = _validation.probabilities("targets", targets)
-    predictions = _validation.probabilities("predictions", predictions, len(targets))
+    predictions = _validation.probabilities(
+        "predictions", predictions, len(targets)
+    )
     return _mean_bias(targets, predictions)
 
 
@@ -52,7 +56,8 @@ def _mean_bias(targets, predictions):
     if len(targets) == 0:
         return float("nan")
     return float(
-        np.mean(predictions, dtype=np.float64) - np.mean(targets, dtype=np.float64)
+        np.mean(predictions, dtype=np.float64)
+        - np.mean(targets, dtype=np.float64)
     )
 
 

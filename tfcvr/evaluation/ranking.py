@@ -4,17 +4,92 @@ AUC = P(score of a random positive > score of a random negative) + 1/2 P(tie),
 which is the area under the trapezoidal ROC curve (the value
 `sklearn.metrics.roc_auc_score` returns). Both functions sort once and count
 in int64, so the result is the exact rational number rounded once to float.
+
+Float32 scores (what a model emits) take a fast path: the score's bits, the
+label and the group are packed into one uint64 whose plain `np.sort` orders
+rows by (group, score), several times faster than `argsort`/`lexsort` on
+10^7 rows. Other dtypes are sorted with `argsort`/`lexsort`; both paths give
+the same numbers.
 """
 
 import numpy as np
 
 from tfcvr.evaluation import _validation
 
+_U32 = np.uint64(0xFFFFFFFF)
 
-def _tie_runs(new_run, labels):
-    """Start, end and positive count of each run of equal sort keys."""
+
+def _float32_key(scores):
+    """Monotone map of float32 values to uint64 keys below 2**32."""
+    # Adding +0.0 turns -0.0 into +0.0, so the two compare as a tie.
+    bits = (scores + np.float32(0.0)).view(np.uint32)
+    negative = bits >= np.uint32(0x80000000)
+    return np.where(negative, ~bits, bits | np.uint32(0x80000000)).astype(
+        np.uint64
+    )
+
+
+def argsort(values):
+    """Indices that sort `values` ascending (order among ties unspecified)."""
+    values = np.asarray(values)
+    if values.dtype == np.float32 and len(values) < 2**32:
+        packed = (_float32_key(values) << np.uint64(32)) | np.arange(
+            len(values), dtype=np.uint64
+        )
+        packed.sort()
+        return (packed & _U32).astype(np.intp)
+    return np.argsort(values, kind="quicksort")
+
+
+def _dense_codes(groups):
+    """Group ids as codes in [0, 2**31) keeping their order."""
+    if len(groups) == 0 or (groups.min() >= 0 and groups.max() < 2**31):
+        return groups.astype(np.uint64)
+    order = np.argsort(groups, kind="quicksort")
+    sorted_groups = groups[order]
+    new = np.empty(len(groups), dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_groups[1:], sorted_groups[:-1], out=new[1:])
+    codes = np.empty(len(groups), dtype=np.uint64)
+    codes[order] = np.cumsum(new, dtype=np.uint64) - np.uint64(1)
+    return codes
+
+
+def _sort_rows(labels, scores, groups=None):
+    """Rows sorted by (group, score): (groups or None, score keys, labels).
+
+    Score keys compare equal exactly when the scores do.
+    """
+    if scores.dtype == np.float32 and (groups is None or len(groups) < 2**31):
+        packed = (_float32_key(scores) << np.uint64(1)) | labels.astype(
+            np.uint64
+        )
+        if groups is not None:
+            packed |= _dense_codes(groups) << np.uint64(33)
+        packed.sort()
+        sorted_groups = None if groups is None else packed >> np.uint64(33)
+        return (
+            sorted_groups,
+            (packed >> np.uint64(1)) & _U32,
+            (packed & np.uint64(1)).astype(bool),
+        )
+    if groups is None:
+        order = np.argsort(scores, kind="quicksort")
+        return None, scores[order], labels[order]
+    order = np.lexsort((scores, groups))
+    return groups[order], scores[order], labels[order]
+
+
+def _runs(sorted_groups, score_keys, labels):
+    """Start, end, positives of each run of equal (group, score); cum. pos."""
+    n = len(labels)
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(score_keys[1:], score_keys[:-1], out=new_run[1:])
+    if sorted_groups is not None:
+        new_run[1:] |= sorted_groups[1:] != sorted_groups[:-1]
     starts = np.flatnonzero(new_run)
-    ends = np.append(starts[1:], len(new_run))
+    ends = np.append(starts[1:], n)
     cum_pos = np.concatenate(([0], np.cumsum(labels, dtype=np.int64)))
     positives = cum_pos[ends] - cum_pos[starts]
     return starts, ends, positives, cum_pos
@@ -25,7 +100,7 @@ def roc_auc(labels, scores):
 
     Args:
         labels: array of 0/1 (or bool), shape (n,) or (n, 1).
-        scores: array of finite floats, same length.
+        scores: array of finite numbers, same length.
 
     Returns:
         float; NaN when the rows hold no positive or no negative.
@@ -36,26 +111,16 @@ def roc_auc(labels, scores):
 
 
 def _roc_auc(labels, scores):
-    """AUC, positives and negatives of validated bool labels and scores."""
-    order = np.argsort(scores, kind="stable")
-    return _roc_auc_sorted(labels[order], scores[order])
-
-
-def _roc_auc_sorted(labels, scores):
-    """AUC, positives and negatives of rows already sorted by score."""
+    """(AUC, positives, negatives) of validated bool labels and scores."""
     n = len(labels)
-    if n == 0:
-        return float("nan"), 0, 0
-    new_run = np.empty(n, dtype=bool)
-    new_run[0] = True
-    np.not_equal(scores[1:], scores[:-1], out=new_run[1:])
-    starts, ends, pos, cum_pos = _tie_runs(new_run, labels)
-    neg = (ends - starts) - pos
-    neg_below = starts - cum_pos[starts]
-    num_pos = int(cum_pos[-1])
+    num_pos = int(np.count_nonzero(labels))
     num_neg = n - num_pos
     if num_pos == 0 or num_neg == 0:
         return float("nan"), num_pos, num_neg
+    _, keys, sorted_labels = _sort_rows(labels, scores)
+    starts, ends, pos, cum_pos = _runs(None, keys, sorted_labels)
+    neg = (ends - starts) - pos
+    neg_below = starts - cum_pos[starts]
     # Twice the Mann-Whitney count, in integers: each positive beats the
     # negatives below its run and ties with half of those in its run.
     twice_wins = int(np.sum(pos * (2 * neg_below + neg), dtype=np.int64))
@@ -67,13 +132,13 @@ def grouped_auc(groups, labels, scores):
 
     GAUC = sum_u n_u AUC_u / sum_u n_u over groups u (users) whose rows hold
     both classes, n_u being the group's row count; single-class groups have
-    no AUC and are skipped (and counted). Vectorised: one lexsort by
+    no AUC and are skipped (and counted). Vectorised: one sort by
     (group, score), no Python loop over groups.
 
     Args:
         groups: integer array of group ids, shape (n,).
         labels: array of 0/1, shape (n,).
-        scores: array of finite floats, shape (n,).
+        scores: array of finite numbers, shape (n,).
 
     Returns:
         dict with `gauc` (float, NaN when no group has both classes),
@@ -87,7 +152,7 @@ def grouped_auc(groups, labels, scores):
         )
     labels = _validation.binary("labels", labels, len(groups))
     scores = _validation.scores("scores", scores, len(groups), dtype=None)
-    return _grouped_auc(groups, labels, scores)
+    return _grouped_auc(groups.astype(np.int64), labels, scores)
 
 
 def _grouped_auc(groups, labels, scores):
@@ -99,20 +164,14 @@ def _grouped_auc(groups, labels, scores):
             "groups_skipped": 0,
             "rows_used": 0,
         }
-    order = np.lexsort((scores, groups))
-    groups = groups[order]
-    scores = scores[order]
-    labels = labels[order]
-    new_group = np.empty(n, dtype=bool)
-    new_group[0] = True
-    np.not_equal(groups[1:], groups[:-1], out=new_group[1:])
-    new_run = new_group.copy()
-    new_run[1:] |= scores[1:] != scores[:-1]
-
-    starts, ends, pos, cum_pos = _tie_runs(new_run, labels)
+    sorted_groups, keys, labels = _sort_rows(labels, scores, groups)
+    starts, ends, pos, cum_pos = _runs(sorted_groups, keys, labels)
     neg = (ends - starts) - pos
     neg_before_run = starts - cum_pos[starts]
 
+    new_group = np.empty(n, dtype=bool)
+    new_group[0] = True
+    np.not_equal(sorted_groups[1:], sorted_groups[:-1], out=new_group[1:])
     group_starts = np.flatnonzero(new_group)
     group_ends = np.append(group_starts[1:], n)
     group_pos = cum_pos[group_ends] - cum_pos[group_starts]
@@ -121,10 +180,11 @@ def _grouped_auc(groups, labels, scores):
     # Runs never straddle groups, so each group's runs are contiguous and
     # its first run starts where the group starts.
     first_run = np.searchsorted(starts, group_starts)
-    run_group = np.repeat(np.arange(len(group_starts)), np.diff(
-        np.append(first_run, len(starts))
-    ))
-    neg_below = neg_before_run - (group_starts - cum_pos[group_starts])[run_group]
+    runs_per_group = np.diff(np.append(first_run, len(starts)))
+    run_group = np.repeat(np.arange(len(group_starts)), runs_per_group)
+    neg_below = (
+        neg_before_run - (group_starts - cum_pos[group_starts])[run_group]
+    )
     twice_wins = np.add.reduceat(pos * (2 * neg_below + neg), first_run)
 
     used = (group_pos > 0) & (group_neg > 0)

@@ -44,3 +44,11 @@ VOCAB_DIR = "vocab"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 REJECTED_DIR = "rejected"
+
+# === Auxiliary outputs ===
+# Imputation head of the doubly robust estimators: the imputed CVR error, or
+# a pseudo CVR label for MRDR's double learning.
+IMPUTATION = "imputation"
+# DCMT's counterfactual twin: P(conversion | do(click = 1)) read as the
+# flipped label of the factual tower.
+COUNTERFACTUAL_CVR = "counterfactual_cvr"

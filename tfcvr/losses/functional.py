@@ -24,3 +24,11 @@ def masked_mean(values, mask):
     0/1 `mask` is set (e.g. clicked rows), 0 for a batch with none."""
     mask = flat(mask)
     return ops.sum(mask * flat(values)) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def binary_entropy(y_prob, epsilon=EPSILON):
+    """`-[p log p + (1 - p) log(1 - p)]` per element, `p` clipped to
+    `[epsilon, 1 - epsilon]`: the BCE of a prediction against itself with
+    the gradient flowing through both sides (NISE's unlabeled-row term)."""
+    p = ops.clip(ops.cast(y_prob, "float32"), epsilon, 1.0 - epsilon)
+    return -(p * ops.log(p) + (1.0 - p) * ops.log(1.0 - p))

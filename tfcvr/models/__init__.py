@@ -9,6 +9,7 @@ import pkgutil
 from tfcvr.models import estimators as _estimators
 from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.registry import ESTIMATORS
+from tfcvr.models.registry import build_estimator
 from tfcvr.models.registry import estimator_names
 from tfcvr.models.registry import get_estimator
 from tfcvr.models.registry import register_estimator
@@ -22,6 +23,7 @@ for _cls in ESTIMATORS.values():
 __all__ = [
     "CVRModel",
     "ESTIMATORS",
+    "build_estimator",
     "estimator_names",
     "get_estimator",
     "register_estimator",

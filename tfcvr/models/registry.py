@@ -39,3 +39,13 @@ def estimator_names():
     from tfcvr import models  # noqa: F401
 
     return sorted(ESTIMATORS)
+
+
+def build_estimator(name, schema, params=None):
+    """The registered estimator `name` on `schema` with constructor params;
+    a wrong parameter name is a one-line ValueError."""
+    cls = get_estimator(name)
+    try:
+        return cls(schema=schema, **(params or {}))
+    except TypeError as e:
+        raise ValueError(f"Bad parameters for model {name!r}: {e}") from None

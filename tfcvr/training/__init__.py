@@ -1,17 +1,22 @@
-"""Training: `fit` under a tf.distribute strategy, saving a model directory."""
+"""Training: `fit` under a tf.distribute strategy, saving a model directory.
 
-from tfcvr.training.params import parse_params
-from tfcvr.training.strategy import get_strategy
-from tfcvr.training.throughput_callback import ThroughputCallback
-from tfcvr.training.train import build_model
-from tfcvr.training.train import load_model_dir
-from tfcvr.training.train import train
+Names are imported lazily so that `tfcvr.training.params` stays usable on a
+machine with JAX and no TensorFlow.
+"""
 
-__all__ = [
-    "ThroughputCallback",
-    "build_model",
-    "get_strategy",
-    "load_model_dir",
-    "parse_params",
-    "train",
-]
+import importlib
+
+_EXPORTS = {
+    "parse_params": "tfcvr.training.params",
+    "get_strategy": "tfcvr.training.strategy",
+    "load_model_dir": "tfcvr.training.trainer",
+    "train": "tfcvr.training.trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tfcvr.training' has no attribute {name!r}")

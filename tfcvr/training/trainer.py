@@ -8,22 +8,13 @@ import numpy as np
 
 from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
-from tfcvr.models.registry import get_estimator
+from tfcvr.models.registry import build_estimator
 from tfcvr.training.strategy import get_strategy
-from tfcvr.training.throughput_callback import ThroughputCallback
+from tfcvr.callbacks import ThroughputCallback
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 MODEL_FILE = "model.keras"
 TRAIN_CONFIG_FILE = "train_config.json"
-
-
-def build_model(name, schema, params=None):
-    """The registered estimator `name` on `schema`, with constructor params."""
-    cls = get_estimator(name)
-    try:
-        return cls(schema=schema, **(params or {}))
-    except TypeError as e:
-        raise ValueError(f"Bad parameters for model {name!r}: {e}") from None
 
 
 def train(
@@ -93,7 +84,7 @@ def train(
             except ValueError:
                 eval_ds = None
         with dist.scope():
-            net = build_model(model, data.schema, params)
+            net = build_estimator(model, data.schema, params)
             net.build()
             net.compile(
                 optimizer=keras.optimizers.Adam(learning_rate),

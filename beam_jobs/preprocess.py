@@ -1,0 +1,610 @@
+"""Raw impression logs -> sharded gzip TFRecords + schema.json + vocab/.
+
+    python -m beam_jobs.preprocess --input 'logs/*.csv' --format csv \\
+        --out data/ [--spec spec.json] [Beam pipeline options ...]
+
+Every flag this module does not know is a Beam pipeline option (e.g.
+`--runner DataflowRunner --project P --region R --temp_location gs://...
+--setup_file ./setup.py`, or `--direct_running_mode=multi_processing
+--direct_num_workers=2`). Without `--runner` the job runs locally on the
+DirectRunner's FnApiRunner (in-process, or multi-process with the flags
+above).
+
+The output directory (see DESIGN.md and the dataset contract):
+`schema.json`, `vocab/<feature_or_group>.txt`, `train/part-*.tfrecord.gz`,
+`eval/part-*.tfrecord.gz`, `rejected/part-*.jsonl` (dead letters) and
+`summary.json` (rows read == rows written + rows rejected, always).
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
+
+from beam_jobs.readers import FORMATS
+from beam_jobs.readers import GENERIC_FORMATS
+from beam_jobs.readers import get_reader_class
+from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.generic_reader import load_spec
+from beam_jobs.readers.input_files import match_files
+from beam_jobs.readers.input_files import total_size
+from beam_jobs.readers.row_converter import to_timestamp
+from beam_jobs.transforms.assign_split_fn import REJECTED
+from beam_jobs.transforms.assign_split_fn import SPLIT_METHODS
+from beam_jobs.transforms.assign_split_fn import TRAIN_ROWS
+from beam_jobs.transforms.assign_split_fn import AssignSplitFn
+from beam_jobs.transforms.compute_numeric_stats import ComputeNumericStats
+from beam_jobs.transforms.compute_time_cut import ComputeTimeCut
+from beam_jobs.transforms.compute_vocabularies import ComputeVocabularies
+from beam_jobs.transforms.count_per_bundle import CountPerBundleFn
+from beam_jobs.transforms.count_per_bundle import constant_key
+from beam_jobs.transforms.encode_example_fn import EncodeExampleFn
+from beam_jobs.transforms.write_metadata_fn import SUMMARY_FILE
+from beam_jobs.transforms.write_metadata_fn import WriteMetadataFn
+from beam_jobs.transforms.write_metadata_fn import read_json
+from beam_jobs.transforms.write_metadata_fn import write_json
+from beam_jobs.transforms.write_shards import JSONL
+from beam_jobs.transforms.write_shards import TFRECORD_GZ
+from beam_jobs.transforms.write_shards import WriteShards
+from beam_jobs.transforms.write_vocabulary_fn import WriteVocabularyFn
+from tfcvr.features import keys
+from tfcvr.features.input_spec import SPEC_FILE
+
+__all__ = ["FORMATS", "add_arguments", "build_parser", "run", "run_job"]
+
+# Default output files per split: one per this many input bytes.
+BYTES_PER_SHARD = 64 * 2**20
+MAX_DEFAULT_SHARDS = 1024
+_OUTPUTS = (
+    keys.TRAIN_SPLIT,
+    keys.EVAL_SPLIT,
+    keys.REJECTED_DIR,
+    keys.VOCAB_DIR,
+    keys.SCHEMA_FILE,
+    SUMMARY_FILE,
+)
+
+
+def add_arguments(parser):
+    """The job's own flags (shared by `tfcvr preprocess`)."""
+    parser.add_argument(
+        "--input", required=True,
+        help="input file, directory, glob or comma-separated list "
+        "(gs:// works with the GCP extras)",
+    )
+    parser.add_argument(
+        "--format", required=True,
+        help=f"log format, one of {', '.join(sorted(FORMATS))}; "
+        f"{'/'.join(GENERIC_FORMATS)} need an input spec",
+    )
+    parser.add_argument("--out", required=True, help="output dataset directory")
+    parser.add_argument(
+        "--spec",
+        help="input spec JSON (default: spec.json beside the input files, "
+        "for csv/parquet/jsonl)",
+    )
+    parser.add_argument(
+        "--min-count", type=int,
+        help="keep vocabulary tokens seen at least this often in train "
+        "(overrides the spec's vocab.min_count)",
+    )
+    parser.add_argument(
+        "--top-k", type=int,
+        help="cap every vocabulary at this many tokens (overrides the "
+        "spec's vocab.top_k)",
+    )
+    parser.add_argument(
+        "--eval-fraction", type=float, default=0.1,
+        help="share of rows in the eval split (hash or time split); "
+        "default 0.1",
+    )
+    parser.add_argument(
+        "--split", choices=SPLIT_METHODS, default="auto",
+        help="auto (default): the format's own split if it has one, else "
+        "by time if the spec has a timestamp, else by a hash of the row key",
+    )
+    parser.add_argument(
+        "--split-timestamp",
+        help="time split at this time (epoch seconds or ISO-8601): rows at "
+        "or after it are eval; default: the last --eval-fraction of rows",
+    )
+    parser.add_argument(
+        "--shards", type=int,
+        help="output files per split (default: one per 64 MiB of input)",
+    )
+    parser.add_argument(
+        "--delimiter", default=",", help="csv field delimiter (default ',')"
+    )
+    parser.add_argument(
+        "--reader-option", action="append", default=[], metavar="KEY=VALUE",
+        help="extra keyword for the format's reader (VALUE parsed as JSON "
+        "when it is valid JSON); repeatable",
+    )
+    parser.add_argument(
+        "--keep-click0-conversion1", action="store_true",
+        help="keep rows with conversion=1 and click=0 (rejected by default)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="print nothing but errors"
+    )
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m beam_jobs.preprocess",
+        description=__doc__.split("\n\n")[0],
+        epilog="Unknown flags are passed to Beam's PipelineOptions.",
+        allow_abbrev=False,
+    )
+    add_arguments(parser)
+    return parser
+
+
+# === Argument checks ===
+
+
+def _check_args(args):
+    if args.format not in FORMATS:
+        raise ValueError(
+            f"Unknown --format {args.format!r}. Known formats: "
+            f"{', '.join(sorted(FORMATS))}"
+        )
+    if not 0 <= args.eval_fraction < 1:
+        raise ValueError(
+            f"--eval-fraction must be in [0, 1). Received: {args.eval_fraction}"
+        )
+    for flag, value in (
+        ("--min-count", args.min_count),
+        ("--top-k", args.top_k),
+        ("--shards", args.shards),
+    ):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1. Received: {value}")
+    if len(args.delimiter) != 1:
+        raise ValueError(
+            f"--delimiter must be one character. Received: {args.delimiter!r}"
+        )
+
+
+def _reader_options(args):
+    options = {}
+    for item in args.reader_option:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise ValueError(
+                f"--reader-option needs KEY=VALUE. Received: {item!r}"
+            )
+        try:
+            options[name] = json.loads(value)
+        except ValueError:
+            options[name] = value
+    if args.format == "csv":
+        options.setdefault("delimiter", args.delimiter)
+    if args.keep_click0_conversion1:
+        options["drop_click0_conversion1"] = False
+    return options
+
+
+def _find_spec(args, files):
+    if args.spec is not None:
+        return args.spec
+    if args.format not in GENERIC_FORMATS:
+        return None
+    candidates = []
+    if "://" not in args.input and os.path.isdir(args.input):
+        candidates.append(os.path.join(args.input, SPEC_FILE))
+    candidates.append(FileSystems.join(os.path.dirname(files[0]), SPEC_FILE))
+    for path in candidates:
+        if FileSystems.exists(path):
+            return path
+    raise ValueError(
+        f"The {args.format} format needs an input spec: pass --spec "
+        f"spec.json or put spec.json beside the input files "
+        f"(`tfcvr schema infer --input FILE --out spec.json` proposes one)."
+    )
+
+
+def _make_reader(args, files):
+    reader_class = get_reader_class(args.format)
+    spec = _find_spec(args, files)
+    if spec is not None:
+        spec = load_spec(spec)
+    options = _reader_options(args)
+    try:
+        reader = reader_class(args.input, spec=spec, **options)
+    except TypeError as e:
+        raise ValueError(
+            f"The {args.format} reader rejected its options {sorted(options)}: "
+            f"{dl.one_line(e, 300)}"
+        ) from None
+    reader_spec = reader.spec
+    if isinstance(reader_spec, dict):
+        reader_spec = load_spec(reader_spec)
+    return reader, reader_spec
+
+
+def _apply_vocab_flags(spec, args):
+    vocab = dict(spec.vocab)
+    if args.min_count is not None:
+        vocab["min_count"] = args.min_count
+    if args.top_k is not None:
+        vocab["top_k"] = args.top_k
+    return dataclasses.replace(spec, vocab=vocab)
+
+
+def _resolve_split(args, spec):
+    """`(use_time, fixed_cut)` for the split flags and the spec."""
+    fixed_cut = None
+    if args.split_timestamp is not None:
+        try:
+            fixed_cut = to_timestamp(args.split_timestamp, "--split-timestamp")
+        except dl.DeadLetter as e:
+            raise ValueError(e.detail) from None
+    has_time = spec.timestamp is not None
+    if args.split == "time" and not has_time:
+        raise ValueError(
+            "--split time needs a `timestamp` column in the input spec."
+        )
+    if fixed_cut is not None and not has_time:
+        raise ValueError(
+            "--split-timestamp needs a `timestamp` column in the input spec."
+        )
+    if fixed_cut is not None and args.split in ("hash", "source"):
+        raise ValueError(
+            f"--split-timestamp only applies to time splits. Received: "
+            f"--split {args.split}"
+        )
+    use_time = has_time and args.split in ("auto", "time")
+    return use_time, fixed_cut
+
+
+def _default_shards(files):
+    try:
+        size = total_size(files)
+    except Exception:  # noqa: BLE001 (size is only a hint)
+        size = 0
+    return max(1, min(MAX_DEFAULT_SHARDS, math.ceil(size / BYTES_PER_SHARD)))
+
+
+# === Output directory ===
+
+
+def _is_local(path):
+    return "://" not in path
+
+
+def _clear_outputs(out_dir, files):
+    """Removes the outputs of an earlier run so a rerun overwrites cleanly."""
+    if _is_local(out_dir) and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--out {out_dir} exists and is not a directory.")
+    targets = [FileSystems.join(out_dir, name) for name in _OUTPUTS]
+    for path in files:
+        for target in targets:
+            if os.path.abspath(path).startswith(os.path.abspath(target) + os.sep):
+                raise ValueError(
+                    f"Input file {path} lies inside the output directory "
+                    f"{target}, which the job clears; choose another --out."
+                )
+    for target in targets:
+        if _is_local(target):
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+            continue
+        matched = [
+            m.path
+            for pattern in (target, FileSystems.join(target, "**"))
+            for r in FileSystems.match([pattern])
+            for m in r.metadata_list
+        ]
+        if matched:
+            FileSystems.delete(sorted(set(matched)))
+    if _is_local(out_dir):
+        os.makedirs(out_dir, exist_ok=True)
+
+
+# === Pipeline ===
+
+
+def _make_pipeline(options):
+    """DirectRunner jobs run on the FnApiRunner (Beam's DirectRunner would
+    first try to download the Prism runner, which ignores the
+    --direct_running_mode flags)."""
+    runner = options.view_as(StandardOptions).runner
+    if runner is not None and runner.lower() not in ("directrunner", "direct"):
+        return beam.Pipeline(options=options)
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+        # Worker processes unpickle our DoFns: make this checkout importable.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision_info = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    )
+    return beam.Pipeline(
+        runner=fn_runner.FnApiRunner(provision_info=provision_info),
+        options=options,
+    )
+
+
+def _rejected_line(record):
+    payload = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    sort_key = "\x00".join(
+        (record["source"], record["raw"], record["reason"], record["detail"])
+    )
+    return (keys.REJECTED_DIR, 0), (sort_key, payload)
+
+
+def build_pipeline(
+    pipeline, reader, spec, out_dir, num_shards, eval_fraction=0.1,
+    split="auto", use_time=False, fixed_cut=None, metadata=None,
+):
+    """Adds the whole job to `pipeline`; returns the summary PCollection.
+
+    Args:
+        pipeline: `beam.Pipeline`.
+        reader: a reader PTransform (see `beam_jobs.readers`).
+        spec: `InputSpec` of the reader's rows (vocab flags applied).
+        out_dir: str. Output dataset directory (already cleared).
+        num_shards: int. Output files per split.
+        eval_fraction: float. Share of eval rows (hash/time splits).
+        split: str. One of `SPLIT_METHODS`.
+        use_time: bool. Time split when the rows carry no split of their own.
+        fixed_cut: float or None. Time split at this time instead of the
+            computed quantile.
+        metadata: dict. Provenance for schema.json and summary.json.
+    """
+    schema = spec.to_schema()
+    outputs = pipeline | "Read" >> reader
+    rows, reader_rejected = outputs["rows"], outputs["rejected"]
+
+    rows_in = (
+        rows
+        | "CountRows" >> beam.ParDo(CountPerBundleFn(constant_key))
+        | "RowCounts" >> beam.Values()
+        | "SumRows" >> beam.CombineGlobally(sum)
+    )
+    reader_rejected_count = reader_rejected | "CountReaderRejected" >> (
+        beam.combiners.Count.Globally()
+    )
+
+    if use_time and fixed_cut is None:
+        cut = rows | "TimeCut" >> ComputeTimeCut(eval_fraction)
+        split_cut = beam.pvalue.AsSingleton(cut)
+    else:
+        cut = pipeline | "FixedCut" >> beam.Create([fixed_cut])
+        # A constant, not a side input: keeps reading, splitting and
+        # encoding in one fused stage (rows are never materialized).
+        split_cut = fixed_cut
+    cut_side = beam.pvalue.AsSingleton(cut)
+    split_out = rows | "AssignSplit" >> beam.ParDo(
+        AssignSplitFn(split, eval_fraction, use_time=use_time, source="split"),
+        cut=split_cut,
+    ).with_outputs(TRAIN_ROWS, REJECTED, main="split_rows")
+    train_rows = split_out[TRAIN_ROWS]
+
+    vocab_sizes = (
+        train_rows
+        | "Vocabularies" >> ComputeVocabularies(spec)
+        | "WriteVocabularies" >> beam.ParDo(WriteVocabularyFn(out_dir))
+    )
+    stats = train_rows | "NumericStats" >> ComputeNumericStats(spec)
+
+    split_shards = {keys.TRAIN_SPLIT: num_shards, keys.EVAL_SPLIT: num_shards}
+    written = (
+        split_out["split_rows"]
+        | "Encode" >> beam.ParDo(EncodeExampleFn(schema, split_shards))
+        | "WriteExamples" >> WriteShards(out_dir, split_shards, TFRECORD_GZ)
+        | "SumWritten" >> beam.CombinePerKey(sum)
+    )
+
+    rejected = (reader_rejected, split_out[REJECTED]) | "AllRejected" >> (
+        beam.Flatten()
+    )
+    rejected_counts = (
+        rejected
+        | "RejectedReason" >> beam.Map(lambda r: r["reason"])
+        | "CountReasons" >> beam.combiners.Count.PerElement()
+        | "CountRejectedMetrics" >> beam.Map(_count_rejected_metric)
+    )
+    _ = (
+        rejected
+        | "RejectedLines" >> beam.Map(_rejected_line)
+        | "WriteRejected"
+        >> WriteShards(out_dir, {keys.REJECTED_DIR: 1}, JSONL)
+    )
+
+    total_in = (
+        (rows_in, reader_rejected_count)
+        | "RowsInParts" >> beam.Flatten()
+        | "RowsIn" >> beam.CombineGlobally(sum)
+    )
+    return (
+        pipeline
+        | "MetadataTrigger" >> beam.Create([None])
+        | "WriteMetadata"
+        >> beam.ParDo(
+            WriteMetadataFn(spec, out_dir, metadata or {}),
+            vocab_sizes=beam.pvalue.AsDict(vocab_sizes),
+            stats=beam.pvalue.AsDict(stats),
+            written=beam.pvalue.AsDict(written),
+            rejected=beam.pvalue.AsDict(rejected_counts),
+            rows_in=beam.pvalue.AsSingleton(total_in),
+            time_cut=cut_side,
+        )
+    )
+
+
+def _count_rejected_metric(item):
+    reason, n = item
+    beam.metrics.Metrics.counter(dl.REJECTED_NAMESPACE, reason).inc(n)
+    return item
+
+
+def _query_metrics(result):
+    """Counters of namespace `tfcvr` by name (None when the runner has none)."""
+    try:
+        counters = result.metrics().query(
+            MetricsFilter().with_namespace(dl.METRICS_NAMESPACE)
+        )["counters"]
+    except Exception:  # noqa: BLE001 (not every runner reports metrics)
+        return None
+    values = {}
+    for counter in counters:
+        value = counter.committed
+        if value is None:
+            value = counter.attempted
+        name = counter.key.metric.name
+        values[name] = values.get(name, 0) + (value or 0)
+    return values
+
+
+def _print_summary(summary, out):
+    written = summary["rows_written"]
+    lines = [
+        f"rows read      {summary['rows_read']:>12,}",
+        f"rows written   {sum(written.values()):>12,}  "
+        f"(train {written[keys.TRAIN_SPLIT]:,}, eval {written[keys.EVAL_SPLIT]:,})",
+        f"rows rejected  {summary['rows_rejected_total']:>12,}",
+    ]
+    for reason, n in summary["rows_rejected"].items():
+        lines.append(f"  {reason:<28}{n:>10,}")
+    if summary.get("rows_per_second"):
+        lines.append(
+            f"time           {summary['seconds']:>11.1f}s  "
+            f"({summary['rows_per_second']:,.0f} rows/s)"
+        )
+    lines.append(f"output         {out}")
+    print("\n".join(lines), flush=True)
+
+
+def run(argv=None):
+    """Runs the preprocessing job; returns 0 (the exit status).
+
+    Args:
+        argv: list of str or None (sys.argv[1:]). Flags of `build_parser`;
+            every other flag goes to Beam's `PipelineOptions`.
+
+    Raises:
+        ValueError: a one-line message for bad flags, input or spec.
+        RuntimeError: the row accounting did not add up (a bug).
+    """
+    run_job(argv)
+    return 0
+
+
+def run_job(argv=None):
+    """Like `run`, but returns the summary dict (also in summary.json)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, pipeline_args = build_parser().parse_known_args(argv)
+    _check_args(args)
+    files = match_files(args.input)
+    reader, spec = _make_reader(args, files)
+    spec = _apply_vocab_flags(spec, args)
+    spec.to_schema()  # a spec the schema rejects fails before any Beam work
+    use_time, fixed_cut = _resolve_split(args, spec)
+    num_shards = args.shards or _default_shards(files)
+    out_dir = args.out.rstrip("/") if args.out not in ("/",) else args.out
+    _clear_outputs(out_dir, files)
+
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in pipeline_args):
+        # Local worker processes would log every start and stop at INFO.
+        pipeline_args = pipeline_args + ["--default_sdk_harness_log_level=WARNING"]
+    options = PipelineOptions(pipeline_args)
+    if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+        # Worker processes relay their start-up warnings through this logger.
+        logging.getLogger(
+            "apache_beam.runners.portability.local_job_service"
+        ).setLevel(logging.ERROR)
+    runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
+    metadata = {
+        "format": args.format,
+        "input": args.input,
+        "files": len(files),
+        "split": {
+            "method": args.split,
+            "eval_fraction": args.eval_fraction,
+            "by_time": use_time,
+        },
+        "shards": num_shards,
+    }
+    if not args.quiet:
+        print(
+            f"tfcvr preprocess: {len(files)} file(s) as {args.format} -> "
+            f"{out_dir} on {runner_name}",
+            flush=True,
+        )
+    start = time.perf_counter()
+    pipeline = _make_pipeline(options)
+    build_pipeline(
+        pipeline, reader, spec, out_dir, num_shards,
+        eval_fraction=args.eval_fraction, split=args.split,
+        use_time=use_time, fixed_cut=fixed_cut, metadata=metadata,
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.perf_counter() - start
+
+    summary_path = FileSystems.join(out_dir, SUMMARY_FILE)
+    summary = read_json(summary_path)
+    metrics = _query_metrics(result)
+    if metrics:
+        summary["blank_lines_skipped"] = metrics.get(dl.BLANK_LINES, 0)
+        if dl.ROWS_READ in metrics:
+            summary["rows_read_counter"] = metrics[dl.ROWS_READ]
+    summary["runner"] = runner_name
+    summary["seconds"] = round(seconds, 3)
+    summary["rows_per_second"] = round(summary["rows_read"] / max(seconds, 1e-9), 1)
+    summary["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"
+    )
+    write_json(summary_path, summary)
+    if not args.quiet:
+        _print_summary(summary, out_dir)
+    if not summary["accounting_ok"]:
+        raise RuntimeError(
+            f"Row accounting failed: read {summary['rows_read']}, wrote "
+            f"{summary['rows_written']}, rejected "
+            f"{summary['rows_rejected_total']} (see {summary_path})."
+        )
+    counted = summary.get("rows_read_counter")
+    if counted is not None and counted != summary["rows_read"]:
+        raise RuntimeError(
+            f"Row accounting failed: the reader counted {counted} records "
+            f"but {summary['rows_read']} reached the job (see {summary_path})."
+        )
+    return summary
+
+
+def main(argv=None):
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    try:
+        run(argv)
+    except ValueError as e:
+        print(f"beam_jobs.preprocess: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""PTransforms and DoFns of the preprocessing job (beam_jobs.preprocess)."""

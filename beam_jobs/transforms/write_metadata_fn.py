@@ -1,0 +1,91 @@
+import json
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs.transforms.write_vocabulary_fn import write_vocabulary
+from tfcvr.features import keys
+
+SUMMARY_FILE = "summary.json"
+
+
+def write_json(path, obj):
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    with FileSystems.create(
+        path, compression_type=CompressionTypes.UNCOMPRESSED
+    ) as f:
+        f.write(text.encode("utf-8"))
+
+
+def read_json(path):
+    with FileSystems.open(
+        path, compression_type=CompressionTypes.UNCOMPRESSED
+    ) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def build_summary(rows_in, written, rejected, extra=None):
+    """The accounting of a run: rows read, written per split, rejected per
+    reason, and whether rows read == rows written + rows rejected."""
+    written = {split: int(written.get(split, 0)) for split in (
+        keys.TRAIN_SPLIT, keys.EVAL_SPLIT)}
+    rejected = {reason: int(n) for reason, n in sorted(rejected.items())}
+    total_rejected = sum(rejected.values())
+    summary = {
+        "rows_read": int(rows_in),
+        "rows_written": written,
+        "rows_rejected": rejected,
+        "rows_rejected_total": total_rejected,
+        "accounting_ok": int(rows_in) == sum(written.values()) + total_rejected,
+    }
+    summary.update(extra or {})
+    return summary
+
+
+class WriteMetadataFn(beam.DoFn):
+    """Writes `schema.json`, empty vocabulary files and `summary.json` once
+    every count is known (all inputs arrive as side inputs); emits the
+    summary dict.
+
+    Args:
+        spec: `InputSpec`.
+        out_dir: str. Dataset directory.
+        metadata: dict. Provenance stored in `schema.metadata` and the
+            summary (format, input, split settings, shards).
+    """
+
+    def __init__(self, spec, out_dir, metadata):
+        self.spec = spec
+        self.out_dir = out_dir
+        self.metadata = dict(metadata)
+
+    def process(
+        self, unused_element, vocab_sizes, stats, written, rejected, rows_in,
+        time_cut,
+    ):
+        vocab_sizes = dict(vocab_sizes)
+        for vocab_name in self.spec.vocab_names:
+            if vocab_name not in vocab_sizes:
+                vocab_sizes[vocab_name] = write_vocabulary(
+                    self.out_dir, vocab_name, ()
+                )
+        summary = build_summary(
+            rows_in,
+            written,
+            rejected,
+            extra={
+                **self.metadata,
+                "time_cut": time_cut,
+                "vocab_sizes": dict(sorted(vocab_sizes.items())),
+            },
+        )
+        metadata = {
+            **self.metadata,
+            "time_cut": time_cut,
+            "rows": summary["rows_written"],
+        }
+        schema = self.spec.to_schema(vocab_sizes, dict(stats), metadata)
+        write_json(FileSystems.join(self.out_dir, keys.SCHEMA_FILE), schema.to_dict())
+        write_json(FileSystems.join(self.out_dir, SUMMARY_FILE), summary)
+        yield summary

@@ -1,0 +1,185 @@
+import collections
+
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
+
+from beam_jobs.readers.aliccp_csv import ReadAliCCPCsv
+from beam_jobs.readers.input_files import content_key
+from tfcvr.features import keys
+
+HEADER = "click,purchase,101,205,150_14,D150_14,D508"
+TORCH_RECHUB_HEADER = (
+    "click,purchase,101,121,122,124,125,126,127,128,129,205,206,207,210,216,"
+    "508,509,702,853,301,109_14,110_14,127_14,150_14,D109_14,D110_14,D127_14,"
+    "D150_14,D508,D509,D702,D853"
+)
+
+
+def write_lines(path, lines):
+    path.write_bytes(
+        b"".join(
+            (x if isinstance(x, bytes) else x.encode("utf-8")) + b"\n"
+            for x in lines
+        )
+    )
+    return path
+
+
+def expected_row(file_name, line, click, purchase, values, split=None):
+    row = dict(values)
+    row[keys.CLICK] = click
+    row[keys.CONVERSION] = purchase
+    row["__key__"] = f"{file_name}:{content_key(line.encode())}"
+    if split is not None:
+        row["__split__"] = split
+    return row
+
+
+def reasons_are(expected):
+    expected = sorted(expected)
+
+    def check(actual):
+        got = sorted((r["reason"], r["source"]) for r in actual)
+        if got != expected:
+            raise BeamAssertException(f"dead letters {got} != {expected}")
+        for record in actual:
+            if set(record) != {"reason", "source", "detail", "raw"}:
+                raise BeamAssertException(f"bad record keys {sorted(record)}")
+
+    return check
+
+
+def run_reader(reader, rows_matcher, rejected_matcher):
+    pipeline = TestPipeline()
+    outputs = pipeline | reader
+    assert_that(outputs["rows"], rows_matcher, label="CheckRows")
+    assert_that(outputs["rejected"], rejected_matcher, label="CheckRejected")
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = collections.Counter()
+    for counter in result.metrics().query(MetricsFilter())["counters"]:
+        counters[counter.key.metric.name] += counter.committed
+    return counters
+
+
+def test_rows_dead_letters_and_accounting(tmp_path):
+    name = "ali_ccp_train.csv"
+    good = ["1,1,7,30,2,0.5,0.25", "0,0,8,31,1,,nan"]
+    bad = [
+        "1,0,7,30,2,0.5",  # wrong_field_count
+        "2,0,7,30,2,0.5,0.25",  # bad_label
+        ",0,7,30,2,0.5,0.25",  # missing_label
+        "0,1,7,30,2,0.5,0.25",  # click0_conversion1
+        "0,0,7,3.5,2,0.5,0.25",  # bad_categorical
+        "0,0,x,30,2,0.5,0.25",  # bad_categorical
+        "0,0,7,30,2,abc,0.25",  # bad_numeric
+        "0,0,7,30,2,0.5,inf",  # bad_numeric
+    ]
+    lines = [HEADER] + good + [""] + bad + [b"0,0,7,30,2,0.5,0.2\xff"]
+    write_lines(tmp_path / name, lines)
+    expected = [
+        expected_row(
+            name,
+            good[0],
+            1,
+            1,
+            {"f101": 7, "f205": 30, "f150_14": 2, "D150_14": 0.5, "D508": 0.25},
+        ),
+        expected_row(
+            name,
+            good[1],
+            0,
+            0,
+            {"f101": 8, "f205": 31, "f150_14": 1, "D150_14": None, "D508": None},
+        ),
+    ]
+    rejected = [
+        ("wrong_field_count", name),
+        ("bad_label", name),
+        ("missing_label", name),
+        ("click0_conversion1", name),
+        ("bad_categorical", name),
+        ("bad_categorical", name),
+        ("bad_numeric", name),
+        ("bad_numeric", name),
+        ("non_utf8", name),
+    ]
+    counters = run_reader(
+        ReadAliCCPCsv(str(tmp_path / name)), equal_to(expected), reasons_are(rejected)
+    )
+    assert counters["rows_read"] == len(expected) + len(rejected) == 11
+    assert counters["blank_lines_skipped"] == 1
+
+
+def test_split_by_filename_and_cleaning_off(tmp_path):
+    write_lines(tmp_path / "x_train.csv", [HEADER, "0,1,7,30,2,0.5,0.25"])
+    write_lines(tmp_path / "x_test.csv", [HEADER, "1,0,9,32,2,0.5,0.25"])
+    expected = [
+        expected_row(
+            "x_train.csv",
+            "0,1,7,30,2,0.5,0.25",
+            0,
+            1,
+            {"f101": 7, "f205": 30, "f150_14": 2, "D150_14": 0.5, "D508": 0.25},
+            split=keys.TRAIN_SPLIT,
+        ),
+        expected_row(
+            "x_test.csv",
+            "1,0,9,32,2,0.5,0.25",
+            1,
+            0,
+            {"f101": 9, "f205": 32, "f150_14": 2, "D150_14": 0.5, "D508": 0.25},
+            split=keys.EVAL_SPLIT,
+        ),
+    ]
+    reader = ReadAliCCPCsv(
+        str(tmp_path), split_by_filename=True, drop_click0_conversion1=False
+    )
+    run_reader(reader, equal_to(expected), reasons_are([]))
+    write_lines(tmp_path / "x_val.csv", [HEADER])
+    with pytest.raises(ValueError, match="exactly one of 'train' or 'test'"):
+        ReadAliCCPCsv(str(tmp_path), split_by_filename=True)
+
+
+def test_spec_from_the_torch_rechub_header(tmp_path):
+    write_lines(tmp_path / "a.csv", [TORCH_RECHUB_HEADER])
+    reader = ReadAliCCPCsv(str(tmp_path / "a.csv"))
+    spec = reader.spec
+    assert len(spec.columns) == 31
+    assert spec.columns["f109_14"] == {"kind": keys.CATEGORICAL_INT}
+    assert spec.columns["D853"] == {"kind": keys.NUMERIC}
+    assert list(spec.columns)[:2] == ["f101", "f121"]
+    assert spec.labels == {keys.CLICK: "click", keys.CONVERSION: "purchase"}
+    assert (spec.user_id, spec.item_id) == ("f101", "f205")
+    spec = ReadAliCCPCsv(
+        str(tmp_path / "a.csv"), column_overrides={"D508": {"log": True}}
+    ).spec
+    assert spec.columns["D508"]["log"] is True
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("click,purchase,101,age", "unexpected column 'age'"),
+        ("click,101,205", "Missing: \\['purchase'\\]"),
+        ("click,purchase", "at least one field column"),
+        ("click,purchase,101,101", "repeats columns"),
+        ("label,purchase,101", "unexpected column 'label'"),
+    ],
+)
+def test_bad_headers_fail_with_one_line(tmp_path, header, message):
+    write_lines(tmp_path / "a.csv", [header])
+    with pytest.raises(ValueError, match=message) as info:
+        ReadAliCCPCsv(str(tmp_path / "a.csv"))
+    assert "\n" not in str(info.value)
+
+
+def test_files_must_share_one_header(tmp_path):
+    write_lines(tmp_path / "a.csv", [HEADER])
+    write_lines(tmp_path / "b.csv", ["click,purchase,101"])
+    with pytest.raises(ValueError, match="same header"):
+        ReadAliCCPCsv(str(tmp_path))
+    with pytest.raises(ValueError, match="builds its own input spec"):
+        ReadAliCCPCsv(str(tmp_path / "a.csv"), spec={"columns": {}})

@@ -1,0 +1,169 @@
+import keras
+import numpy as np
+
+from tfcvr.features import keys
+from tfcvr.layers.backbones import BACKBONES
+from tfcvr.layers.backbones import Backbone
+from tfcvr.layers.backbones import MMoE
+from tfcvr.layers.embedding.feature_embedding import WEIGHT_SUFFIX
+from tfcvr.models import ESMM
+from tfcvr.models import CVRModel
+from tfcvr.testing import TestCase
+
+TINY_BACKBONES = {
+    "towers": {"hidden_units": [8]},
+    "shared_bottom": {"bottom_units": [8], "tower_units": [4]},
+    "mmoe": {"num_experts": 3, "expert_units": [8], "tower_units": [4]},
+    "ple": {"num_levels": 2, "num_shared_experts": 2, "num_task_experts": 1,
+            "expert_units": [8], "tower_units": [4]},
+    "dcn_v2": {"num_cross_layers": 2, "projection_dim": 4, "deep_units": [8],
+               "tower_units": [4]},
+}
+
+
+def to_np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+class PenalisedBackbone(Backbone):
+    """Test backbone whose kernel carries an L2 penalty of known size."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[-1], 3), initializer="ones",
+            regularizer=keras.regularizers.L2(0.5),
+        )
+        self.built = True
+
+    def call(self, x, training=False):
+        return [keras.ops.matmul(x, self.kernel)] * self.num_tasks
+
+
+class CVRModelTest(TestCase):
+    def test_default_outputs_are_sigmoids_and_their_product(self):
+        model = CVRModel(schema=self.tiny_schema(), embedding_dim=4)
+        logits = {keys.CTR: np.array([[0.0], [2.0]], "float32"),
+                  keys.CVR: np.array([[-1.0], [3.0]], "float32")}
+        outputs = model.outputs_from_logits(logits)
+        ctr = 1 / (1 + np.exp(-logits[keys.CTR]))
+        cvr = 1 / (1 + np.exp(-logits[keys.CVR]))
+        self.assertAllClose(outputs[keys.CTR], ctr)
+        self.assertAllClose(outputs[keys.CVR], cvr)
+        self.assertAllClose(outputs[keys.CTCVR], ctr * cvr)
+
+    def test_builds_from_the_schema_alone(self):
+        schema = self.tiny_schema()
+        model = ESMM(schema=schema.to_dict(), embedding_dim=4,
+                     backbone_config={"hidden_units": [5]})
+        self.assertFalse(model.built)
+        model.build()
+        self.assertTrue(model.built)
+        # user, item (shared with history) and cat_0 tables, the numeric
+        # kernel and bias, 2 towers x (kernel, bias), 2 heads x (kernel, bias).
+        self.assertEqual(len(model.trainable_weights), 3 + 2 + 4 + 4)
+        dummy = model.dummy_inputs(batch_size=3)
+        self.assertEqual(set(dummy), set(schema.feature_names)
+                         | {"history" + WEIGHT_SUFFIX})
+        self.assertEqual(dummy["history"].shape, (3, 4))
+        for head in model.heads:
+            self.assertEqual(head.dtype_policy.name, "float32")
+
+    def test_base_has_no_objective(self):
+        model = CVRModel(schema=self.tiny_schema(), embedding_dim=4)
+        features, labels = self.batch(model.schema, batch_size=4)
+        outputs = model(features)
+        with self.assertRaisesRegex(TypeError, "loss_terms"):
+            model.compute_loss(y=labels, y_pred=outputs)
+
+    def test_compute_loss_needs_a_label_dict(self):
+        model = ESMM(schema=self.tiny_schema(), embedding_dim=4)
+        features, labels = self.batch(model.schema, batch_size=4)
+        outputs = model(features)
+        with self.assertRaisesRegex(ValueError, "dict of labels"):
+            model.compute_loss(y=labels[keys.CLICK], y_pred=outputs)
+
+    def test_compute_loss_adds_layer_losses(self):
+        model = ESMM(schema=self.tiny_schema(), embedding_dim=4,
+                     backbone=PenalisedBackbone(num_tasks=2))
+        features, labels = self.batch(model.schema, batch_size=8)
+        outputs = model(features)
+        terms = model.loss_terms(labels, outputs)
+        total = model.compute_loss(y=labels, y_pred=outputs)
+        penalty = 0.5 * np.sum(to_np(model.backbone.kernel) ** 2)
+        self.assertAllClose(
+            to_np(total) - sum(to_np(t) for t in terms.values()), penalty,
+            rtol=1e-5,
+        )
+
+    def test_metrics_use_the_three_protocols(self):
+        model = ESMM(schema=self.tiny_schema(), embedding_dim=4)
+        click = np.array([1, 1, 1, 1, 0, 0, 0, 0], "float32")
+        conversion = np.array([1, 0, 1, 0, 0, 0, 0, 0], "float32")
+        # pCVR ranks clicked rows perfectly; unclicked rows get the highest
+        # pCVR, which only a click-space AUC ignores.
+        cvr = np.array([0.6, 0.2, 0.7, 0.1, 0.9, 0.95, 0.8, 0.85], "float32")
+        ctr = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.2, 0.3, 0.4], "float32")
+        y_pred = {keys.CTR: ctr[:, None], keys.CVR: cvr[:, None],
+                  keys.CTCVR: (ctr * cvr)[:, None]}
+        results = model.compute_metrics(
+            None, {keys.CLICK: click, keys.CONVERSION: conversion}, y_pred
+        )
+        self.assertAllClose(results["ctr_auc"], 1.0, atol=1e-3)
+        self.assertAllClose(results["cvr_auc_clicked"], 1.0, atol=1e-3)
+        self.assertAllClose(results["ctcvr_auc"], 1.0, atol=1e-3)
+
+    def test_invalid_arguments(self):
+        schema = self.tiny_schema()
+        with self.assertRaisesRegex(ValueError, "Received: epsilon"):
+            ESMM(schema=schema, epsilon=0.5)
+        with self.assertRaisesRegex(ValueError, "Received: backbone='moe'"):
+            ESMM(schema=schema, backbone="moe")
+        with self.assertRaisesRegex(ValueError, "Received: num_tasks=3"):
+            ESMM(schema=schema, backbone=MMoE(num_tasks=3))
+        with self.assertRaisesRegex(ValueError, "backbone_config"):
+            ESMM(schema=schema, backbone=MMoE(num_tasks=2),
+                 backbone_config={"num_experts": 2})
+        with self.assertRaisesRegex(ValueError, "Received: num_experts=0"):
+            ESMM(schema=schema, backbone="mmoe",
+                 backbone_config={"num_experts": 0})
+
+    def test_check_schema_hook_runs_at_construction(self):
+        class NeedsCart(ESMM):
+            def _check_schema(self, schema):
+                if "cart" not in schema.labels:
+                    raise ValueError("no cart label")
+
+        with self.assertRaisesRegex(ValueError, "no cart label"):
+            NeedsCart(schema=self.tiny_schema())
+
+    def test_config_lists_the_constructor_arguments(self):
+        model = ESMM(schema=self.tiny_schema(), embedding_dim=3,
+                     backbone="mmoe", backbone_config={"num_experts": 2},
+                     embedding_combiner="sum", epsilon=1e-6)
+        config = model.get_config()
+        self.assertEqual(
+            set(config) - {"name", "trainable", "dtype"},
+            {"schema", "embedding_dim", "backbone", "backbone_config",
+             "embedding_combiner", "epsilon", "ctr_weight", "ctcvr_weight"},
+        )
+        revived = self.run_serialization_test(model)
+        self.assertEqual(revived.backbone.num_experts, 2)
+        self.assertEqual(revived.embedding.combiner, "sum")
+
+    def test_every_backbone_under_mixed_precision(self):
+        schema = self.tiny_schema()
+        features, _ = self.batch(schema, batch_size=8)
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            for name in sorted(BACKBONES):
+                with self.subTest(backbone=name):
+                    model = ESMM(schema=schema, embedding_dim=4, backbone=name,
+                                 backbone_config=TINY_BACKBONES.get(name, {}))
+                    outputs = model(features)
+                    self.assertEqual(model.backbone.compute_dtype, "float16")
+                    for key, value in outputs.items():
+                        self.assertEqual(keras.backend.standardize_dtype(
+                            value.dtype), "float32", key)
+                        self.assertTrue(np.all(np.isfinite(to_np(value))), key)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")

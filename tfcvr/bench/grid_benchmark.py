@@ -1,0 +1,271 @@
+"""`tfcvr bench grid`: every estimator x seeds x datasets, one setting, a leaderboard.
+
+    tfcvr bench grid --preset smoke --out /tmp/smoke
+    tfcvr bench grid --preset paper --out grid_paper          # a big machine
+    tfcvr bench grid --models naive,esmm --seeds 3 --selection-bias 0,1,2 \\
+        --datasets aliccp=/data/aliccp_tfrecords --out grid
+
+Simulated datasets (one per selection bias and data seed) are built once
+under OUT/datasets/; each run trains and evaluates in a child process and
+appends a row to OUT/results.jsonl; a rerun skips finished cells (same
+config hash). OUT/report.md and OUT/plots/ are rewritten at the end.
+Exit status 0 when every cell succeeded, 1 when some failed (the report
+lists them), 2 on bad arguments.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+DEFAULT_OUT = os.path.join("bench_output", "grid-{preset}")
+
+
+def add_arguments(parser):
+    from tfcvr.bench.grid.presets import PRESETS
+
+    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS),
+                        help="smoke: 3 estimators, 2 seeds, 2 biases, 30k rows (CI); "
+                             "paper: all estimators, 5 seeds, biases 0-3, 1M rows")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated estimator names, or 'all' (default: the preset's)")
+    parser.add_argument("--seeds", default=None,
+                        help="N (seeds 0..N-1) or a comma-separated list of seeds")
+    parser.add_argument("--selection-bias", default=None, dest="selection_bias",
+                        help="comma-separated selection-bias strengths to simulate, "
+                             "or 'none' for no simulated data")
+    parser.add_argument("--datasets", default=None,
+                        help="comma-separated preprocessed dataset dirs (DIR or LABEL=DIR); "
+                             "a label starting with 'aliccp' or an Ali-CCP reader format "
+                             "in summary.json adds the papers' reference numbers")
+    parser.add_argument("--rows", default=None, help="simulated impressions per dataset")
+    parser.add_argument("--ctr", type=float, default=None, help="target CTR of the simulation")
+    parser.add_argument("--cvr", type=float, default=None,
+                        help="target CVR among clicks of the simulation")
+    parser.add_argument("--num-users", type=int, default=None)
+    parser.add_argument("--num-items", type=int, default=None)
+    parser.add_argument("--data-seed", default=None,
+                        help="'per-run' (seed s trains on data simulated with seed s) or one "
+                             "integer data seed shared by every run")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--embedding-dim", type=int, default=None)
+    parser.add_argument("--backbone", default=None,
+                        help="backbone of every estimator (towers, mmoe, ple, ...); a "
+                             "different one than the preset's starts from its defaults")
+    parser.add_argument("--precision", default=None,
+                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="estimator constructor argument for every estimator (JSON "
+                             "value; dotted keys nest, e.g. backbone_config.hidden_units=[64,32])")
+    parser.add_argument("--out", default=None, help="output directory (default bench_output/grid-PRESET)")
+    parser.add_argument("--cell-timeout", type=float, default=None,
+                        help="seconds before a run is killed and recorded as failed "
+                             "(default: 900 for smoke, none for paper)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs at once (default: 2 for smoke, 1 for paper); examples/s "
+                             "are only comparable between runs made with the same --jobs")
+    parser.add_argument("--no-retry-failed", action="store_true",
+                        help="do not rerun cells whose last run failed")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the simulated raw CSV logs next to the datasets")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells and exit")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the report from OUT/results.jsonl without running")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _defaults(args):
+    """Fills flags missing from `args` (e.g. `tfcvr bench` without a suite)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    merged = vars(parser.parse_args([]))
+    merged.update({k: v for k, v in vars(args).items() if k in merged})
+    return argparse.Namespace(**merged)
+
+
+def _split(text):
+    return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+def _parse_int(flag, text, low):
+    cleaned = str(text).replace("_", "").strip()
+    try:
+        value = float(cleaned)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value != int(value) or value < low:
+        raise ValueError(f"{flag} must be a whole number >= {low}. Received: {text!r}")
+    return int(value)
+
+
+def parse_seeds(text):
+    """'3' -> (0, 1, 2); '0,5,7' -> (0, 5, 7)."""
+    parts = _split(text)
+    if len(parts) == 1 and "," not in str(text):
+        return tuple(range(_parse_int("--seeds", parts[0], 1)))
+    seeds = tuple(_parse_int("--seeds", p, 0) for p in parts)
+    if not seeds:
+        raise ValueError(f"--seeds needs N or a list of seeds. Received: {text!r}")
+    return seeds
+
+
+def parse_biases(text):
+    if str(text).strip().lower() in ("none", ""):
+        return ()
+    out = []
+    for part in _split(text):
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"--selection-bias takes numbers >= 0 (or 'none'). Received: {part!r}")
+        out.append(value)
+    return tuple(dict.fromkeys(out))
+
+
+def resolve_models(text, registered, preset_models):
+    if text is None:
+        return preset_models
+    if text.strip().lower() == "all":
+        return tuple(registered)
+    models = tuple(dict.fromkeys(_split(text)))
+    unknown = [name for name in models if name not in registered]
+    if unknown:
+        raise ValueError(
+            f"Unknown estimator(s) {', '.join(unknown)}. Registered: {', '.join(registered)}")
+    if not models:
+        raise ValueError(f"--models names no estimator. Received: {text!r}")
+    return models
+
+
+def build_config(args, registered, backbones=None):
+    """The `GridConfig` of the command line: the preset, then the flags."""
+    from tfcvr.bench.grid.external_dataset import ExternalDataset
+    from tfcvr.bench.grid.presets import PRESETS
+    from tfcvr.bench.grid.presets import preset_config
+    from tfcvr.bench.grid.presets import preset_models
+
+    preset = PRESETS[args.preset]
+    overrides = {"models": resolve_models(args.models, registered,
+                                          preset_models(args.preset, registered))}
+    if args.seeds is not None:
+        overrides["seeds"] = parse_seeds(args.seeds)
+    if args.selection_bias is not None:
+        overrides["selection_biases"] = parse_biases(args.selection_bias)
+    if args.datasets:
+        overrides["datasets"] = tuple(ExternalDataset.from_path(p) for p in _split(args.datasets))
+    if args.rows is not None:
+        overrides["rows"] = _parse_int("--rows", args.rows, 100)
+    for name in ("ctr", "cvr", "num_users", "num_items"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.data_seed is not None:
+        overrides["data_seed"] = (None if args.data_seed.strip().lower() == "per-run"
+                                  else _parse_int("--data-seed", args.data_seed, 0))
+    train = preset["train"]
+    changes = {}
+    for name in ("epochs", "batch_size", "learning_rate", "embedding_dim", "precision"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.backbone is not None and args.backbone != train.backbone:
+        if backbones is not None and args.backbone not in backbones:
+            raise ValueError(
+                f"Unknown backbone {args.backbone!r}. Registered: {', '.join(backbones)}")
+        changes["backbone"] = args.backbone
+        changes["backbone_config"] = {}
+    params = {}
+    if args.param:
+        # Imported only when needed: tfcvr.training pulls in TensorFlow.
+        from tfcvr.training.params import parse_params
+
+        params = parse_params(args.param)
+    for name in ("embedding_dim", "backbone"):
+        if name in params:
+            changes[name] = params.pop(name)
+    if isinstance(params.get("backbone_config"), dict):
+        from tfcvr.bench.grid.train_settings import deep_merge
+
+        changes["backbone_config"] = deep_merge(
+            changes.get("backbone_config", train.backbone_config), params.pop("backbone_config"))
+    changes["params"] = params
+    overrides["train"] = train.replace(**changes)
+    return preset_config(args.preset, registered, **overrides)
+
+
+def _print_plan(cells, pending):
+    todo = {c.cell_id for c in pending}
+    for cell in cells:
+        mark = "run " if cell.cell_id in todo else "done"
+        print(f"{mark} {cell.cell_id} {cell.describe()}")
+
+
+def run(args):
+    from tfcvr.bench.grid.grid_runner import GridRunner
+    from tfcvr.bench.grid.grid_runner import RESULTS_FILE
+    from tfcvr.bench.grid.presets import preset_cell_timeout
+    from tfcvr.bench.grid.presets import preset_jobs
+    from tfcvr.bench.grid.report import write_report
+    from tfcvr.bench.grid.results_store import ResultsStore
+    from tfcvr.bench.grid.subprocess_runner import SubprocessRunner
+
+    args = _defaults(args)
+    started = time.perf_counter()
+    out = os.path.abspath(args.out or DEFAULT_OUT.format(preset=args.preset))
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out} exists and is not a directory.")
+
+    if args.report_only:
+        store = ResultsStore(os.path.join(out, RESULTS_FILE))
+        rows = list(store.latest().values())
+        if not rows:
+            raise ValueError(f"No results in {store.path}; run the grid first.")
+        written = write_report(rows, out)
+        print(written["tables"])
+        print(f"\nreport: {written['report']} ({len(written['plots'])} plots)")
+        return 0
+
+    timeout = args.cell_timeout if args.cell_timeout is not None else preset_cell_timeout(
+        args.preset)
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"--cell-timeout must be > 0. Received: {timeout}")
+    jobs = args.jobs if args.jobs is not None else preset_jobs(args.preset)
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1. Received: {jobs}")
+    executor = SubprocessRunner(timeout=timeout, keep_logs=args.keep_logs)
+    print("listing the registered estimators ...", file=sys.stderr, flush=True)
+    registry = executor.list_models(os.path.join(out, "cells", "_list_models"))
+    config = build_config(args, registry["models"], registry["backbones"])
+    runner = GridRunner(config, out, executor=executor, progress=not args.no_progress,
+                        retry_failed=not args.no_retry_failed, jobs=jobs)
+    cells, pending = runner.plan()
+    datasets = len(config.simulated_datasets()) + len(config.datasets)
+    print(f"grid: {len(config.models)} estimators ({', '.join(config.models)}) x "
+          f"{len(config.seeds)} seeds x {datasets} datasets = {len(cells)} cells; "
+          f"{len(cells) - len(pending)} finished, {len(pending)} to run ({jobs} at once); "
+          f"out {out}",
+          flush=True)
+    if args.dry_run:
+        _print_plan(cells, pending)
+        return 0
+    summary = runner.run()
+    latest = runner.store.latest()
+    rows = [latest[c.cell_id] for c in cells if c.cell_id in latest]
+    written = write_report(rows, out, model_order=list(config.models),
+                           title=f"tfcvr estimator grid ({args.preset} preset)")
+    print()
+    print(written["tables"])
+    wall = time.perf_counter() - started
+    print(f"\n{summary['ran']} cells run ({summary['ok']} ok, {summary['failed']} failed), "
+          f"{summary['skipped']} already finished; wall {wall:.0f} s")
+    print(f"results: {runner.results_path}\nreport:  {written['report']} "
+          f"({len(written['plots'])} plots in {os.path.join(out, 'plots')})")
+    failed = [r for r in rows if r.get("status") != "ok"]
+    if failed:
+        print(f"{len(failed)} cell(s) failed; see the report's 'Failed runs'.", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,51 @@
+"""Compute every metric of a trained model on a dataset split."""
+
+import json
+
+
+def add_arguments(parser):
+    parser.add_argument("--data", required=True, help="dataset directory (tfcvr preprocess output)")
+    parser.add_argument("--model-dir", required=True, help="directory written by `tfcvr train`")
+    parser.add_argument("--split", default="eval", help="split to evaluate (default: eval)")
+    parser.add_argument("--batch-size", type=int, default=8192)
+    parser.add_argument("--max-batches", type=int, default=None)
+    parser.add_argument("--json", default=None, help="also write every metric to this JSON file")
+    parser.add_argument("--all", action="store_true", help="print every scalar metric, not the summary")
+
+
+def evaluate_dir(data_dir, model_dir, split="eval", batch_size=8192,
+                 max_batches=None, progress=True, model=None):
+    """Metrics dict of the model in `model_dir` on one split of `data_dir`."""
+    from tfcvr.data import DatasetDir
+    from tfcvr.evaluation import evaluate_model
+    from tfcvr.training import load_model_dir
+
+    data = DatasetDir(data_dir)
+    if model is None:
+        model, _, _ = load_model_dir(model_dir)
+    dataset = data.dataset(split, batch_size, training=False, include_extra=True)
+    return evaluate_model(
+        model,
+        dataset,
+        user_id_feature=data.schema.user_id,
+        max_batches=max_batches,
+        progress=progress,
+    )
+
+
+def run(args):
+    from tfcvr.evaluation import format_metrics_table
+    from tfcvr.evaluation import json_safe
+
+    metrics = evaluate_dir(args.data, args.model_dir, args.split,
+                           args.batch_size, args.max_batches)
+    if args.all:
+        columns = [k for k, v in metrics.items() if isinstance(v, (int, float))]
+    else:
+        columns = None
+    print(format_metrics_table({args.model_dir: metrics}, metrics=columns))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(json_safe(metrics), f, indent=2, sort_keys=True)
+        print(f"wrote {args.json}")
+    return 0
