@@ -267,6 +267,11 @@ def _resolve_split(args, spec):
             f"--split-timestamp only applies to time splits. Received: "
             f"--split {args.split}"
         )
+    if args.split == "source" and args.format in GENERIC_FORMATS:
+        raise ValueError(
+            f"--split source keeps a format's own train/test split; the "
+            f"{args.format} format has none (use auto, hash or time)."
+        )
     use_time = has_time and args.split in ("auto", "time")
     return use_time, fixed_cut
 
@@ -520,6 +525,7 @@ def run_job(argv=None):
     _check_args(args)
     files = match_files(args.input)
     reader, spec = _make_reader(args, files)
+    files = list(getattr(reader, "files", None) or files)
     spec = _apply_vocab_flags(spec, args)
     spec.to_schema()  # a spec the schema rejects fails before any Beam work
     use_time, fixed_cut = _resolve_split(args, spec)

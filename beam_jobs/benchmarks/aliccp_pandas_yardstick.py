@@ -35,8 +35,8 @@ from tfcvr.features import keys
 
 SKELETON_COLUMNS = [
     "sample_id",
-    "click",
-    "conversion",
+    keys.CLICK,
+    keys.CONVERSION,
     "common_feature_index",
     "num_features",
     "feature_list",
@@ -177,7 +177,7 @@ def run_pandas_yardstick(
     impressions_read = len(skeleton)
     dropped = 0
     if drop_click0_conversion1:
-        bad = (skeleton["click"] == "0") & (skeleton["conversion"] == "1")
+        bad = (skeleton[keys.CLICK] == "0") & (skeleton[keys.CONVERSION] == "1")
         dropped = int(bad.sum())
         skeleton = skeleton[~bad]
 

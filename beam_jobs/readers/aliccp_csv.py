@@ -8,7 +8,8 @@ from beam_jobs.readers import aliccp_io as io_lib
 from beam_jobs.readers.input_files import match_files
 from tfcvr.features import keys
 
-CLICK_COLUMN = "click"
+# The torch-rechub header names its click label like the schema does.
+CLICK_COLUMN = keys.CLICK
 PURCHASE_COLUMN = "purchase"
 _FIELD_RE = re.compile(r"[0-9]+(_[0-9]+)?\Z")
 _DENSE_RE = re.compile(r"D[0-9]+(_[0-9]+)?\Z")

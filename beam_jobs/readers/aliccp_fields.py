@@ -16,7 +16,8 @@ import re
 
 from beam_jobs.readers.row_converter import WEIGHT_SUFFIX
 
-# The 23 fields the PaddleRec ESMM/ESCM2 readers keep (their order).
+# The 23 fields the PaddleRec ESMM/ESCM2 readers keep, in the column order
+# of torch-rechub's preprocessed CSV.
 ESMM_FIELDS = (
     "101", "121", "122", "124", "125", "126", "127", "128", "129",
     "205", "206", "207", "210", "216", "508", "509", "702", "853", "301",
@@ -92,7 +93,9 @@ def resolve_fields(fields, multi_valued_fields):
             f"fields must be a preset name or a list of field ids. "
             f"Received: fields={fields!r}"
         )
-    fields = tuple(fields)
+    # Integer ids are accepted because a JSON option (`fields=[101,205]`)
+    # parses to ints.
+    fields = tuple(_as_field_id(f) for f in fields)
     bad = [f for f in fields if not isinstance(f, str) or not _FIELD_RE.match(f)]
     if not fields or bad:
         raise ValueError(
@@ -109,7 +112,7 @@ def resolve_fields(fields, multi_valued_fields):
     else:
         if isinstance(multi_valued_fields, str):
             multi_valued_fields = [multi_valued_fields]
-        multi = frozenset(multi_valued_fields)
+        multi = frozenset(_as_field_id(f) for f in multi_valued_fields)
         unknown = sorted(multi - set(fields))
         if unknown:
             raise ValueError(
@@ -117,6 +120,12 @@ def resolve_fields(fields, multi_valued_fields):
                 f"{unknown}. Selected fields: {list(fields)}"
             )
     return fields, multi
+
+
+def _as_field_id(field):
+    if isinstance(field, int) and not isinstance(field, bool):
+        return str(field)
+    return field
 
 
 def parse_feature_list(text):

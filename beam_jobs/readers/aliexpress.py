@@ -8,8 +8,9 @@ from beam_jobs.readers.input_files import match_files
 from tfcvr.features import keys
 
 SEARCH_ID_COLUMN = "search_id"
-CLICK_COLUMN = "click"
-CONVERSION_COLUMN = "conversion"
+# The AliExpress header names its labels like the schema does.
+CLICK_COLUMN = keys.CLICK
+CONVERSION_COLUMN = keys.CONVERSION
 _CATEGORICAL_RE = re.compile(r"categorical_[0-9]+\Z")
 _NUMERICAL_RE = re.compile(r"numerical_[0-9]+\Z")
 

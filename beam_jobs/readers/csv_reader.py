@@ -35,6 +35,7 @@ class CsvReader(GenericReader):
     """
 
     format_name = "csv"
+    extensions = (".csv", ".tsv", ".txt")
 
     def __init__(
         self,

@@ -1,3 +1,5 @@
+import os
+
 import apache_beam as beam
 from apache_beam import coders
 from apache_beam.io import textio
@@ -29,12 +31,28 @@ def load_spec(spec):
     )
 
 
+_COMPRESSED = (".gz", ".bz2", ".zst", ".deflate")
+
+
+def _is_directory(file_pattern):
+    return "://" not in file_pattern and os.path.isdir(file_pattern)
+
+
+def _data_name(path):
+    name = os.path.basename(path).lower()
+    for suffix in _COMPRESSED:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 class GenericReader(beam.PTransform):
     """Base of the readers whose rows follow a user-written `InputSpec`.
 
     Lists the input files and loads the spec at construction, so an empty
     glob or a bad spec fails with a one-line ValueError before any Beam
-    work. Subclasses implement `expand` and return
+    work. A directory input keeps only files with the format's `extensions`
+    (compressed or not); a glob or file list is read as given. Subclasses implement `expand` and return
     `{"rows": ..., "rejected": ...}`.
 
     Args:
@@ -45,6 +63,8 @@ class GenericReader(beam.PTransform):
     """
 
     format_name = "generic"
+    # File name endings read from a directory input (globs are taken as is).
+    extensions = ()
 
     def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
         super().__init__()
@@ -58,6 +78,15 @@ class GenericReader(beam.PTransform):
         self.spec = load_spec(spec)
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.files = match_files(file_pattern)
+        if _is_directory(file_pattern):
+            # A directory may hold other files (simulation.json, README...).
+            kept = [f for f in self.files if _data_name(f).endswith(self.extensions)]
+            if not kept:
+                raise ValueError(
+                    f"No {self.format_name} files ({', '.join(self.extensions)}) "
+                    f"in directory {file_pattern}."
+                )
+            self.files = kept
 
     def read_lines(self, pbegin, skip_header_lines=0):
         """`(path, bytes line)` of every input file; bytes so that a

@@ -30,6 +30,7 @@ class JsonlReader(GenericReader):
     """
 
     format_name = "jsonl"
+    extensions = (".jsonl", ".ndjson")
 
     def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
         super().__init__(file_pattern, spec, drop_click0_conversion1)

@@ -9,8 +9,10 @@ from beam_jobs.readers import dead_letter as dl
 from beam_jobs.readers.input_files import match_files, read_first_line
 from tfcvr.features import keys
 
-CLICK_COLUMN = "click"
-CTCVR_COLUMN = "ctcvr"
+# Source names of the two label columns, for the spec's `labels` (the
+# third column is the click-and-convert label PaddleRec calls ctcvr).
+CLICK_COLUMN = keys.CLICK
+CTCVR_COLUMN = keys.CTCVR
 REASON_BAD_FEATURE_LIST = "bad_feature_list"
 _METRICS = "tfcvr.readers.paddlerec"
 

@@ -42,6 +42,7 @@ class ParquetReader(GenericReader):
     """
 
     format_name = "parquet"
+    extensions = (".parquet", ".pq")
 
     def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
         super().__init__(file_pattern, spec, drop_click0_conversion1)
@@ -89,9 +90,12 @@ class ConvertArrowTableFn(beam.DoFn):
     def process(self, element):
         path, table = element
         dl.count_read(table.num_rows)
+        # The canonical text is needed for content keys and dead letters only.
+        needs_text = self.spec.row_key is None
         for record in table.to_pylist():
-            text = record_text(record)
+            text = record_text(record) if needs_text else None
             try:
                 yield self._converter.convert(record, raw_for_key=text)
             except dl.DeadLetter as e:
-                yield beam.pvalue.TaggedOutput(REJECTED, e.to_record(path, text))
+                raw = text if text is not None else record_text(record)
+                yield beam.pvalue.TaggedOutput(REJECTED, e.to_record(path, raw))

@@ -1,5 +1,3 @@
-import heapq
-
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
@@ -20,19 +18,24 @@ def select_tokens(counts, min_count=1, top_k=None):
 
 
 class CountTokensFn(beam.DoFn):
-    """Train rows -> `((vocab_name, token), count)` partial counts.
+    """Train rows -> `(vocab_name, {token: count})` partial counts.
 
     Counts every value of every vocabulary column in memory per bundle (a
-    hand-lifted combiner: one output per distinct token and bundle), keyed
-    by the raw python value and turned into its string form on output.
-    Flushes whenever `max_entries` distinct tokens are held.
+    hand-lifted combiner), keyed by the raw python value and turned into its
+    string form on output. Emits one dict per vocabulary and bundle, so
+    Beam moves a handful of elements instead of one per token; flushes
+    whenever `max_entries` distinct tokens are held.
 
     Args:
         spec: `InputSpec`.
         max_entries: int. Distinct tokens held before a flush.
     """
 
-    def __init__(self, spec, max_entries=500_000):
+    def __init__(self, spec, max_entries=1_000_000):
+        if max_entries < 1:
+            raise ValueError(
+                f"max_entries must be >= 1. Received: max_entries={max_entries}"
+            )
         self.columns = [
             (name, spec.vocab_name(name), spec.kind(name) == keys.MULTI_CATEGORICAL)
             for name in spec.columns
@@ -50,8 +53,8 @@ class CountTokensFn(beam.DoFn):
         counts = self._counts
         self._counts = {vocab: {} for _, vocab, _ in self.columns}
         for vocab, table in counts.items():
-            for token, count in table.items():
-                yield (vocab, str(token)), count
+            if table:
+                yield vocab, {str(token): n for token, n in table.items()}
 
     def process(self, row):
         counts = self._counts
@@ -67,7 +70,7 @@ class CountTokensFn(beam.DoFn):
                 table[value] = table.get(value, 0) + 1
         self._rows += 1
         # Checking sizes every row would cost more than the counting.
-        if self._rows % 1024 == 0:
+        if self._rows % 1024 == 0 or self.max_entries < 1024:
             if sum(len(t) for t in counts.values()) >= self.max_entries:
                 yield from self._drain()
 
@@ -76,47 +79,35 @@ class CountTokensFn(beam.DoFn):
             yield GlobalWindows.windowed_value(item)
 
 
-class TopTokensCombineFn(beam.CombineFn):
-    """Combines `(token, count)` pairs of one vocabulary into its sorted
-    list, keeping at most `cap` entries while merging (None keeps all)."""
-
-    def __init__(self, cap=None):
-        self.cap = cap
+class MergeCountsCombineFn(beam.CombineFn):
+    """Sums `{token: count}` dicts of one vocabulary."""
 
     def create_accumulator(self):
-        return []
+        return {}
 
-    def _prune(self, accumulator):
-        if self.cap is not None and len(accumulator) > 2 * self.cap:
-            return heapq.nsmallest(self.cap, accumulator, key=token_order)
+    def add_input(self, accumulator, counts):
+        get = accumulator.get
+        for token, n in counts.items():
+            accumulator[token] = get(token, 0) + n
         return accumulator
 
-    def add_input(self, accumulator, element):
-        accumulator.append(tuple(element))
-        return self._prune(accumulator)
-
     def merge_accumulators(self, accumulators):
-        merged = []
+        accumulators = iter(accumulators)
+        merged = next(accumulators, None)
+        if merged is None:
+            return {}
         for accumulator in accumulators:
-            merged.extend(accumulator)
-            merged = self._prune(merged)
+            merged = self.add_input(merged, accumulator)
         return merged
 
     def extract_output(self, accumulator):
-        ordered = sorted(accumulator, key=token_order)
-        return ordered if self.cap is None else ordered[: self.cap]
-
-
-def _keep(item, settings):
-    (vocab, token), count = item
-    if count >= settings[vocab][0]:
-        yield vocab, (token, count)
+        return accumulator
 
 
 def _finalize(item, settings):
     vocab, counts = item
     min_count, top_k = settings[vocab]
-    return vocab, select_tokens(counts, min_count, top_k)
+    return vocab, select_tokens(counts.items(), min_count, top_k)
 
 
 class ComputeVocabularies(beam.PTransform):
@@ -126,7 +117,8 @@ class ComputeVocabularies(beam.PTransform):
     `embedding_group` add into one vocabulary; hashed columns have none),
     keeps tokens with count >= min_count, orders them by count descending
     then token ascending and caps them at top_k (per-column overrides of the
-    spec's `vocab` settings). A vocabulary with no kept token emits nothing.
+    spec's `vocab` settings). A vocabulary without any value emits nothing.
+    The exact counts of one vocabulary meet in one worker's memory.
 
     Args:
         spec: `InputSpec`.
@@ -138,13 +130,9 @@ class ComputeVocabularies(beam.PTransform):
 
     def expand(self, rows):
         settings = {v: self.spec.vocab_settings(v) for v in self.spec.vocab_names}
-        top_ks = [top_k for _, top_k in settings.values()]
-        cap = None if (not top_ks or None in top_ks) else max(top_ks)
         return (
             rows
             | "CountTokens" >> beam.ParDo(CountTokensFn(self.spec))
-            | "SumCounts" >> beam.CombinePerKey(sum)
-            | "MinCount" >> beam.FlatMap(_keep, settings)
-            | "TopTokens" >> beam.CombinePerKey(TopTokensCombineFn(cap))
-            | "Finalize" >> beam.Map(_finalize, settings)
+            | "MergeCounts" >> beam.CombinePerKey(MergeCountsCombineFn())
+            | "Select" >> beam.Map(_finalize, settings)
         )

@@ -226,14 +226,22 @@ def test_end_to_end(tmp_path, fmt):
 
 
 def test_hash_split_without_timestamp(tmp_path):
-    _, path, _ = _make_logs(tmp_path, "csv", spec=impression_spec(timestamp=False))
+    _, path, reasons = _make_logs(
+        tmp_path, "csv", spec=impression_spec(timestamp=False)
+    )
     out = tmp_path / "out"
-    summary = _run(path, "csv", out, "--eval-fraction", "0.2")
+    summary = _run(
+        path, "csv", out, "--eval-fraction", "0.2", "--keep-click0-conversion1"
+    )
     schema = Schema.load(str(out))
+    ids = {i for i in range(ROWS)} | {10_001}  # the kept click0_conversion1 row
     got = set(_read_split(out, keys.EVAL_SPLIT, schema)[keys.ROW_ID].astype(int))
-    expected = {i for i in range(ROWS) if key_fraction(str(i)) < 0.2}
+    expected = {i for i in ids if key_fraction(str(i)) < 0.2}
     assert got == expected
     assert summary["rows_written"]["eval"] == len(expected)
+    assert sum(summary["rows_written"].values()) == ROWS + 1
+    assert dl.CLICK0_CONVERSION1 not in summary["rows_rejected"]
+    assert summary["rows_rejected_total"] == sum(reasons.values()) - 1
 
 
 def test_vocab_flags_and_fixed_split_time(tmp_path):
@@ -295,6 +303,8 @@ def test_multi_processing_matches_in_process(tmp_path):
           "soon"], "ISO-8601"),
         (["--input", "{tmp}/logs/log.csv", "--format", "csv", "--reader-option",
           "colour=red"], "rejected its options"),
+        (["--input", "{tmp}/logs/log.csv", "--format", "csv", "--split",
+          "source"], "has none"),
     ],
 )
 def test_user_errors_are_one_line_value_errors(tmp_path, argv, message):

@@ -177,6 +177,12 @@ def test_predict_examples_equals_serving_default(trained, exported):
     empty.features.feature["city"].bytes_list.value[:] = []
     serialized.append(empty.SerializeToString())
     rows.append({"item": 1002})
+    # Ids without their weight list: weight 1.0, as serving_default does.
+    unweighted = example_from_row({"item": 1003, "history": [1001, 1004]},
+                                  model.schema)
+    del unweighted.features.feature["history__weight"]
+    serialized.append(unweighted.SerializeToString())
+    rows.append({"item": 1003, "history": [1001, 1004]})
     from_examples = _examples(loaded, serialized)
     from_values = _serve(loaded, rows, model.schema)
     expected = keras_reference(model, rows, model_dir)
@@ -274,29 +280,85 @@ def test_every_registered_estimator_exports(trained, tmp_path):
     from tfcvr.models import get_estimator
 
     _, model_dir, model = trained
+    # Extra labels (ESM2's post-click action) change no feature.
+    schema = model.schema.replace(labels=model.schema.labels + (keys.ACTION,))
     rows = _rows(model, model_dir, n=8)
-    exported_any = False
     for name in estimator_names():
-        try:
-            estimator = get_estimator(name)(
-                schema=model.schema, embedding_dim=4,
-                backbone_config={"hidden_units": [8]},
-            )
-        except ValueError:
-            # Estimators that need more labels than the tiny schema has.
-            continue
+        estimator = get_estimator(name)(
+            schema=schema, embedding_dim=4,
+            backbone_config={"hidden_units": [8]},
+        )
         estimator.build()
         path = export_saved_model(estimator, str(tmp_path), name=name,
-                                  vocab_dir=model_dir, warmup_rows=2)
-        out = _serve(tf.saved_model.load(path), rows, model.schema)
+                                  vocab_dir=model_dir, warmup_rows=2,
+                                  include_auxiliary=True)
+        out = _serve(tf.saved_model.load(path), rows, schema)
         expected = keras_reference(estimator, rows, model_dir)
-        assert set(out) == set(keys.SERVING_OUTPUTS), name
-        for key in keys.SERVING_OUTPUTS:
+        assert set(out) == set(expected), name
+        for key in expected:
             np.testing.assert_allclose(out[key], expected[key], atol=1e-5,
-                                       err_msg=name)
-        exported_any = True
-    assert exported_any
+                                       err_msg=f"{name}/{key}")
 
 
 def test_int_missing_marker_matches_the_data_pipeline():
     assert conventions.INT_MISSING == INT_MISSING
+
+
+def test_feature_names_that_are_not_python_identifiers(tmp_path):
+    # Ali-CCP's fields are named "101", "109_14", ...
+    from tfcvr.features import FeatureSpec
+    from tfcvr.features import Schema
+    from tfcvr.models import ESMM
+    from tfcvr.serving.model_repository import ModelRepository
+
+    schema = Schema(features=[
+        FeatureSpec("101", keys.CATEGORICAL_INT, hash_buckets=50),
+        FeatureSpec("109_14", keys.MULTI_CATEGORICAL, hash_buckets=50,
+                    max_len=3),
+        FeatureSpec("price.v2", keys.NUMERIC),
+    ], item_id="101")
+    model = ESMM(schema=schema, embedding_dim=4,
+                 backbone_config={"hidden_units": [8]})
+    model.build()
+    export_saved_model(model, str(tmp_path), name="ccp", warmup_rows=3)
+    rows = [{"101": 7, "109_14": [1, 2, 3, 4], "price.v2": 0.5},
+            {"101": 8}]
+    expected = keras_reference(model, rows, None)
+    repository = ModelRepository(str(tmp_path))
+    servable = repository.get("ccp")
+    assert set(servable.specs["serving_default"]) == {"101", "109_14",
+                                                      "price.v2"}
+    outputs = servable.run("serving_default", columns_from_rows(rows, schema))
+    assert list(outputs) == list(keys.SERVING_OUTPUTS)
+    for name in keys.SERVING_OUTPUTS:
+        np.testing.assert_allclose(outputs[name], expected[name], atol=1e-5)
+
+
+def test_bad_feature_names_are_refused(tmp_path):
+    from tfcvr.features import FeatureSpec
+    from tfcvr.features import Schema
+    from tfcvr.models import ESMM
+
+    schema = Schema(features=[
+        FeatureSpec("user id", keys.CATEGORICAL_INT, hash_buckets=5)])
+    model = ESMM(schema=schema, embedding_dim=4,
+                 backbone_config={"hidden_units": [8]})
+    with pytest.raises(ValueError, match="node names"):
+        export_saved_model(model, str(tmp_path), name="m")
+
+
+def test_export_from_a_model_directory_and_predict_one_row(trained, tmp_path):
+    from tfcvr.export import load_and_predict
+
+    data_dir, model_dir, model = trained
+    path = export_saved_model(model_dir, str(tmp_path), name="esmm",
+                              warmup_rows=0)
+    row, outputs = load_and_predict(path, data_dir)
+    assert set(outputs) == set(keys.SERVING_OUTPUTS)
+    assert row.get("item") is not None
+    expected = keras_reference(model, [row], model_dir)
+    for name, value in outputs.items():
+        assert isinstance(value, float)
+        assert value == pytest.approx(float(expected[name][0]), abs=1e-5)
+    row, outputs = load_and_predict(path)
+    assert 0.0 <= outputs[keys.CTR] <= 1.0

@@ -78,3 +78,14 @@ def test_write_and_read_round_trip(tmp_path):
     parsed = logs[0].predict_log.request
     assert tf.make_ndarray(parsed.inputs["x"]).tolist() == [1, 2]
     assert tf.make_ndarray(parsed.inputs["s"]).tolist() == [b"a", b"b"]
+
+
+def test_serialized_examples_keep_trailing_nul_bytes(tmp_path):
+    # A serialized Example can end with 0x00; fixed-width numpy bytes
+    # would drop it and corrupt the record.
+    payload = [b"\x0a\x02ab\x00", b"x\x00\x00"]
+    request = predict_request("m", {"examples": payload}, "predict_examples")
+    write_warmup_requests(str(tmp_path), [request])
+    (log,) = read_warmup_requests(str(tmp_path))
+    values = tf.make_ndarray(log.predict_log.request.inputs["examples"])
+    assert values.tolist() == payload

@@ -64,8 +64,9 @@ class DoublyRobustLossTest(TestCase):
     def test_no_click_batch_is_the_imputed_mean(self):
         y_true, y_pred = inputs(click=np.zeros(8, "float32"))
         for normalization in ("exposure", "snips"):
-            value = DoublyRobustLoss(normalization=normalization)(y_true, y_pred)
-            self.assertAllClose(value, IMPUTED.mean(), atol=1e-6)
+            loss = DoublyRobustLoss(normalization=normalization)
+            self.assertAllClose(loss(y_true, y_pred), IMPUTED.mean(),
+                                atol=1e-6)
 
     def test_gradients(self):
         if keras.backend.backend() != "tensorflow":
@@ -106,7 +107,8 @@ class DoublyRobustLossTest(TestCase):
         self.assertGreater(g_imp, 0)
 
     def test_serialization(self):
-        loss = DoublyRobustLoss(normalization="snips", imputation_target="label",
+        loss = DoublyRobustLoss(normalization="snips",
+                                imputation_target="label",
                                 stop_gradient_imputation=False)
         config = loss.get_config()
         self.assertEqual(DoublyRobustLoss.from_config(config).get_config(),

@@ -6,9 +6,12 @@ from tfcvr.export.tiny_model import train_tiny_model
 from tfcvr.export.tiny_model import write_tiny_dataset_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """(data_dir, model_dir, model): a tiny ESMM fitted for one epoch."""
+    """(data_dir, model_dir, model): a tiny ESMM fitted for one epoch.
+
+    Shared by the tests of this directory, which must not modify it.
+    """
     root = tmp_path_factory.mktemp("trained")
     data_dir = write_tiny_dataset_dir(os.path.join(root, "data"))
     model_dir = os.path.join(root, "model")

@@ -21,6 +21,7 @@ from tfcvr.serving.rest_server import RestServer
 
 ROW = {"user": 3, "item": 1002, "history": [1001, 1003], "tags": ["news"],
        "city": "paris", "device": "ios", "price": 12.0, "age": 30.0}
+FULL_ROW = dict(ROW, history__weight=[1.0, 0.5])  # every input: strict-proof
 
 
 def _clone_shifted(model, shift):
@@ -270,6 +271,12 @@ BAD_REQUESTS = [
     ("lenient", "POST", "/v1/models/esmm:predict",
      b'{"signature_name": "predict_examples", "instances": [{"b64": "AAAA"}]}',
      400, ""),
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     json.dumps({"signature_name": "predict_examples", "instances": [
+         {"b64": base64.b64encode(b"\x0a\xb5\xff\xfe\x00\x12").decode()}
+     ]}).encode(), 400, ""),
+    ("lenient", "POST", "/v1/models/esmm:predict", b"[" * 100000, 400,
+     "JSON"),
     ("lenient", "POST", "/v1/models/esmm:classify", b'{"examples": []}', 400,
      "classify"),
     ("lenient", "GET", "/v1/models/esmm:predict", None, 405, "POST"),
@@ -287,7 +294,7 @@ BAD_REQUESTS = [
     ("strict", "POST", "/v1/models/esmm:predict",
      json.dumps({"instances": [dict(ROW, history__weight=[1.0, 1.0],
                                     age=None)]}).encode(),
-     400, "numbers"),
+     400, "is null"),
     ("small", "POST", "/v1/models/esmm:predict",
      json.dumps({"instances": [ROW] * 50}).encode(), 413, "exceeds"),
 ]
@@ -318,7 +325,7 @@ def test_bad_requests_get_tf_serving_errors(served, server, method, path,
         connection.close()
     # The server keeps serving.
     status_code, reply = _post(base + "/v1/models/esmm:predict",
-                               {"instances": [ROW]})
+                               {"instances": [FULL_ROW]})
     assert status_code == 200 and len(reply["predictions"]) == 1
 
 
@@ -398,3 +405,25 @@ def test_repository_errors(tmp_path):
     os.makedirs(tmp_path / "empty" / "m" / "1")
     with pytest.raises(ValueError, match="No SavedModels"):
         ModelRepository(str(tmp_path / "empty"))
+
+
+def test_garbage_on_the_wire_gets_a_json_error(served):
+    import socket
+
+    host, port = served["url"]["lenient"].split("//")[1].split(":")
+    for payload, status in [(b"NONSENSE\r\n\r\n", 400),
+                            (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414)]:
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(payload)
+            reply = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == str(status).encode(), head
+        assert "error" in json.loads(body)
+    status_code, _ = _post(served["url"]["lenient"] + "/v1/models/esmm:predict",
+                           {"instances": [ROW]})
+    assert status_code == 200

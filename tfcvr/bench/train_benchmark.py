@@ -68,7 +68,9 @@ def _raw_columns(rows, seed=0):
 
 def write_bench_data(path, rows, seed=0):
     """Writes a dataset directory with the benchmark schema; reused if present."""
-    from tfcvr.data.example_codec import write_tfrecords
+    import tensorflow as tf
+
+    from beam_jobs.example_encoder import ExampleEncoder
     from tfcvr.features import Schema
     from tfcvr.features import keys
 
@@ -91,16 +93,17 @@ def write_bench_data(path, rows, seed=0):
             part = index[shard::shards]
             names = list(columns)
             cols = [columns[n][part] for n in names]
-            write_tfrecords(
+            encoder = ExampleEncoder(schema)
+            with tf.io.TFRecordWriter(
                 os.path.join(path, split, f"part-{shard:05d}.tfrecord.gz"),
-                (
-                    {**{n: int(c[j]) for n, c in zip(names, cols)},
-                     keys.CLICK: int(click[part[j]]),
-                     keys.CONVERSION: int(conversion[part[j]])}
-                    for j in range(len(part))
-                ),
-                schema,
-            )
+                tf.io.TFRecordOptions(compression_type="GZIP"),
+            ) as writer:
+                for j in range(len(part)):
+                    writer.write(encoder.encode(
+                        {**{n: int(c[j]) for n, c in zip(names, cols)},
+                         keys.CLICK: int(click[part[j]]),
+                         keys.CONVERSION: int(conversion[part[j]])}
+                    ))
     with open(marker, "w") as f:
         f.write(str(rows))
     return schema

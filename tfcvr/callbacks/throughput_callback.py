@@ -6,13 +6,14 @@ import keras
 class ThroughputCallback(keras.callbacks.Callback):
     """Measures steady-state training examples per second.
 
-    The first `warmup_batches` batches (tracing, compilation, cache fill)
-    are excluded; `examples_per_second` covers the rest of training.
+    Batch end times are recorded; the first `min(warmup_batches, n // 2)`
+    of the `n` callback calls (tracing, compilation, cache fill) are left
+    out, so short runs still get a figure.
 
     Args:
         batch_size: int. Examples per batch.
-        warmup_batches: int. Callback calls skipped before timing. Defaults
-            to 20.
+        warmup_batches: int. Callback calls skipped before timing, at most
+            half of them. Defaults to 20.
         steps_per_execution: int. Batches per callback call (Keras calls
             batch callbacks once per execution). Defaults to 1.
     """
@@ -21,21 +22,19 @@ class ThroughputCallback(keras.callbacks.Callback):
         super().__init__()
         self.batch_size = batch_size * steps_per_execution
         self.warmup_batches = warmup_batches
-        self._seen = 0
-        self._start = None
-        self._timed = 0
-        self._end = None
+        self.times = []
+
+    def on_train_begin(self, logs=None):
+        self.times = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self._seen += 1
-        if self._seen == self.warmup_batches:
-            self._start = time.perf_counter()
-        elif self._seen > self.warmup_batches:
-            self._timed += 1
-            self._end = time.perf_counter()
+        self.times.append(time.perf_counter())
 
     @property
     def examples_per_second(self):
-        if not self._timed or self._end is None:
+        skip = min(self.warmup_batches, len(self.times) // 2)
+        timed = len(self.times) - 1 - skip
+        if timed < 1:
             return float("nan")
-        return self._timed * self.batch_size / (self._end - self._start)
+        elapsed = self.times[-1] - self.times[skip]
+        return timed * self.batch_size / elapsed

@@ -18,11 +18,11 @@ def evaluate_dir(data_dir, model_dir, split="eval", batch_size=8192,
     """Metrics dict of the model in `model_dir` on one split of `data_dir`."""
     from tfcvr.data import DatasetDir
     from tfcvr.evaluation import evaluate_model
-    from tfcvr.training import load_model_dir
+    from tfcvr.training.model_dir import load_model_dir
 
     data = DatasetDir(data_dir)
     if model is None:
-        model, _, _ = load_model_dir(model_dir)
+        model, _ = load_model_dir(model_dir)
     dataset = data.dataset(split, batch_size, training=False, include_extra=True)
     return evaluate_model(
         model,

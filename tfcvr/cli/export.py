@@ -56,7 +56,7 @@ def add_arguments(parser):
 
 
 def _check_rows(args, model, model_dir, required):
-    from tfcvr.export.model_dir import recorded_data_dir
+    from tfcvr.training.model_dir import recorded_data_dir
     from tfcvr.export.sample_rows import dataset_rows
     from tfcvr.export.sample_rows import synthetic_rows
 
@@ -83,7 +83,7 @@ def _check_rows(args, model, model_dir, required):
 def run(args):
     from tfcvr.export.check_saved_model import check_saved_model
     from tfcvr.export.export_saved_model import export_saved_model
-    from tfcvr.export.model_dir import load_model_dir
+    from tfcvr.training.model_dir import load_model_dir
     from tfcvr.export.serving_module import resolve_required_features
 
     out = os.path.normpath(args.out)

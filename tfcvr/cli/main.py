@@ -1,8 +1,10 @@
 """`tfcvr` command line: one module per command under `tfcvr.cli`.
 
 Each command module defines `add_arguments(parser)` and `run(args) -> int`
-and a module docstring whose first line is the command's help. Modules are
-imported only when their command runs, so `tfcvr --help` stays fast.
+and a module docstring whose first line is the command's help; a module with
+`PASS_UNKNOWN_ARGS = True` accepts flags it does not declare, and every
+command gets its own argv as `args.raw_argv`. Modules are imported only when
+their command runs, so `tfcvr --help` stays fast.
 """
 
 import argparse
@@ -95,7 +97,12 @@ def main(argv=None):
         prog=f"tfcvr {name}", description=HELP[name]
     )
     module.add_arguments(command_parser)
-    args = command_parser.parse_args(argv[1:])
+    if getattr(module, "PASS_UNKNOWN_ARGS", False):
+        # Validate known flags, keep the rest (e.g. Beam pipeline options).
+        args, _ = command_parser.parse_known_args(argv[1:])
+    else:
+        args = command_parser.parse_args(argv[1:])
+    args.raw_argv = argv[1:]
     try:
         return int(module.run(args) or 0)
     except (CLIError, ValueError, FileNotFoundError) as e:

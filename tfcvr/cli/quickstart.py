@@ -59,14 +59,12 @@ def run(args):
                       if isinstance(v, (int, float, str))}))
 
     _step(2, "Beam (DirectRunner): logs -> TFRecords + schema.json + vocab/")
-    code = preprocess.run([
+    preprocess.run_job([
         "--input", os.path.join(logs_dir, "*.csv"),
         "--format", "csv",
         "--spec", os.path.join(logs_dir, "spec.json"),
         "--out", data_dir,
     ])
-    if code:
-        return code
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = {}

@@ -129,9 +129,11 @@ class FeatureTransform(tf.Module):
                         weights = ragged.with_flat_values(
                             tf.ones(tf.shape(ragged.flat_values), tf.float32)
                         )
-                    weights = _to_ragged(weights, "float32")
-                    out[f.name + WEIGHT_SUFFIX] = weights.to_tensor(
-                        default_value=0.0, shape=[None, f.max_len]
+                    # An absent, short or NaN weight counts 1.0 (as in
+                    # serving); padding positions are masked by index 0.
+                    weights = _weights_matrix(weights, f.max_len)
+                    out[f.name + WEIGHT_SUFFIX] = tf.where(
+                        tf.math.is_nan(weights), tf.ones_like(weights), weights
                     )
             elif f.is_categorical:
                 value = tf.reshape(value, [-1])
@@ -210,3 +212,23 @@ def _to_ragged(value, value_dtype):
     else:
         mask = tf.greater_equal(value, 0)
     return tf.ragged.boolean_mask(value, mask)
+
+
+def _weights_matrix(weights, max_len):
+    """`(batch, max_len)` weights aligned with the ids; absent entries 1.0.
+
+    A dense matrix keeps its positions (NaN = weight 1, not padding), so it
+    is padded/truncated rather than masked like the ids.
+    """
+    if isinstance(weights, tf.SparseTensor):
+        weights = tf.RaggedTensor.from_sparse(weights)
+    if isinstance(weights, tf.RaggedTensor):
+        return tf.cast(weights, tf.float32).to_tensor(
+            default_value=1.0, shape=[None, max_len]
+        )
+    weights = tf.cast(tf.convert_to_tensor(weights), tf.float32)
+    if weights.shape.rank == 1:
+        weights = tf.expand_dims(weights, 1)
+    weights = weights[:, :max_len]
+    pad = max_len - tf.shape(weights)[1]
+    return tf.pad(weights, [[0, 0], [0, pad]], constant_values=1.0)

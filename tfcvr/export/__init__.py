@@ -10,8 +10,8 @@ vocabulary tables inside the graph, warmup requests) and updates
 from tfcvr.export.check_saved_model import check_saved_model
 from tfcvr.export.export_saved_model import export_saved_model
 from tfcvr.export.export_saved_model import next_version
+from tfcvr.export.load_and_predict import load_and_predict
 from tfcvr.export.model_config import update_model_config
-from tfcvr.export.model_dir import load_model_dir
 from tfcvr.export.serving_module import ServingModule
 from tfcvr.export.warmup import read_warmup_requests
 
@@ -19,7 +19,7 @@ __all__ = [
     "ServingModule",
     "check_saved_model",
     "export_saved_model",
-    "load_model_dir",
+    "load_and_predict",
     "next_version",
     "read_warmup_requests",
     "update_model_config",

@@ -65,7 +65,9 @@ def export_saved_model(
     never loads half a model.
 
     Args:
-        model: built `tfcvr.models.CVRModel`.
+        model: built `tfcvr.models.CVRModel`, or the path of a trained model
+            directory (`model.keras`, `schema.json`, `vocab/`), which is
+            then also the default `vocab_dir`.
         out_base: str. The model base directory (e.g. `saved_models`).
         name: str or None. Model name; defaults to the estimator's registry
             name (e.g. `"esmm"`).
@@ -85,6 +87,11 @@ def export_saved_model(
     Returns:
         The version directory.
     """
+    if isinstance(model, (str, os.PathLike)):
+        from tfcvr.training.model_dir import load_model_dir
+
+        model, model_dir = load_model_dir(os.fspath(model))
+        vocab_dir = model_dir if vocab_dir is None else vocab_dir
     if name is None:
         name = getattr(model, "estimator_name", None) or model.name
     if not isinstance(name, str) or not name or "/" in name or (
@@ -195,6 +202,11 @@ def _run_request(signatures, request):
         raise ValueError(
             f"A warmup request fails on the exported model: "
             f"{e.message.splitlines()[0]}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(
+            "A warmup request fails on the exported model (TensorFlow "
+            "rejected its binary input)."
         ) from None
 
 

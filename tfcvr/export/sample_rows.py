@@ -27,7 +27,7 @@ def _read_vocab(vocab_dir, spec, limit=1000):
         return []
     path = os.path.join(vocab_dir, spec.vocab_file)
     if not os.path.exists(path):
-        raise ValueError(f"Vocabulary file not found: {path}")
+        return []
     tokens = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -63,7 +63,8 @@ def synthetic_rows(schema, vocab_dir, num_rows=8, seed=0, missing_rate=0.1,
 
     Args:
         schema: `tfcvr.features.Schema`.
-        vocab_dir: str or None. Directory the `vocab_file`s are relative to.
+        vocab_dir: str or None. Directory the `vocab_file`s are relative to;
+            without a vocabulary file every id of that feature is unseen.
         num_rows: int.
         seed: int.
         missing_rate: float. Chance that a feature is absent from a row.

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcvr.data.feature_transform import WEIGHT_SUFFIX
-from tfcvr.export.model_dir import MODEL_FILE
+from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.features import FeatureSpec
 from tfcvr.features import Schema

@@ -18,23 +18,41 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 
 
 def predict_request(model_name, inputs, signature_name):
-    """A `PredictRequest` from `{input name: array-like}`."""
+    """A `PredictRequest` from `{input name: array or list}`.
+
+    Strings may be str or bytes; they are kept as object arrays, never
+    numpy's fixed-width bytes, which drop trailing NUL bytes (and so
+    corrupt serialized Examples).
+    """
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     for name, value in inputs.items():
-        value = np.asarray(value)
-        if value.dtype == object:
-            value = np.array(
-                [
-                    [_as_bytes(v) for v in row] if value.ndim == 2 else
-                    _as_bytes(row)
-                    for row in value
-                ],
-                dtype=object,
-            )
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(_array(value)))
     return request
+
+
+def _array(value):
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "SU":
+            raise ValueError(
+                "String inputs must be lists or object arrays, not numpy "
+                f"{value.dtype} arrays (they drop trailing NUL bytes)."
+            )
+        if value.dtype != object:
+            return value
+        value = value.tolist()
+    rows = list(value)
+    if rows and isinstance(rows[0], (list, tuple)):
+        array = np.empty((len(rows), len(rows[0])), dtype=object)
+        for i, row in enumerate(rows):
+            array[i, :] = [_as_bytes(v) for v in row]
+        return array
+    if rows and isinstance(rows[0], (bytes, str)):
+        array = np.empty(len(rows), dtype=object)
+        array[:] = [_as_bytes(v) for v in rows]
+        return array
+    return np.asarray(rows)
 
 
 def _as_bytes(value):

@@ -52,3 +52,7 @@ IMPUTATION = "imputation"
 # DCMT's counterfactual twin: P(conversion | do(click = 1)) read as the
 # flipped label of the factual tower.
 COUNTERFACTUAL_CVR = "counterfactual_cvr"
+# ESM2's post-click action (DAction: add-to-cart, wishlist, ...) label
+# column, its default name, and the P(click & DAction) output.
+ACTION = "action"
+CTAVR = "ctavr"

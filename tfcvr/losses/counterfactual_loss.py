@@ -124,12 +124,16 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
             ("y_true", y_true, keys.LABEL_KEYS),
             ("y_pred", y_pred, self.required_outputs),
         ):
-            if not isinstance(value, dict) or any(k not in value for k in needed):
-                got = sorted(value) if isinstance(value, dict) else type(value).__name__
-                raise ValueError(
-                    f"{type(self).__name__} needs {role} as a dict with keys "
-                    f"{list(needed)}. Received: {got}"
-                )
+            if isinstance(value, dict) and all(k in value for k in needed):
+                continue
+            got = (
+                sorted(value) if isinstance(value, dict)
+                else type(value).__name__
+            )
+            raise ValueError(
+                f"{type(self).__name__} needs {role} as a dict with keys "
+                f"{list(needed)}. Received: {got}"
+            )
 
     def call(self, y_true, y_pred):
         click = F.flat(y_true[keys.CLICK])

@@ -35,9 +35,10 @@ class ImputationLoss(CounterfactualLoss):
     Args:
         imputation_target: str. `"error"` or `"label"`. Defaults to
             `"error"`.
-        stop_gradient_prediction: bool. `e_i` enters as a fixed target, so
-            this loss never pushes the CVR tower. ESCM2-DR's official code
-            has no stop-gradient (False). Defaults to True.
+        stop_gradient_prediction: bool. With the `"error"` target, `e_i`
+            enters as a fixed target, so this loss never pushes the CVR
+            tower (the `"label"` target does not involve `r̂`). ESCM2-DR's
+            official code has no stop-gradient (False). Defaults to True.
         **kwargs: `CounterfactualLoss` arguments.
     """
 

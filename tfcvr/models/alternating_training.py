@@ -47,8 +47,11 @@ class AlternatingTraining:
     step updates only its own variables and their slots, so Adam's moments
     never move frozen variables, and only the prediction step advances
     `optimizer.iterations`, so both groups see the batch count as their
-    step. Runs on the TensorFlow and JAX backends. With `alternating` False
-    training is the usual single step on the sum of all terms.
+    step. Runs on the TensorFlow and JAX backends. The logged `loss` is the
+    sum of the steps' losses; batch-norm statistics update on each forward
+    pass and `global_clipnorm` clips each step's gradients on their own.
+    With `alternating` False training is the usual single step on the sum
+    of all terms.
 
     The class mixing it in (before `CVRModel`) sets `alternating` and
     `imputation_steps` and has `keys.IMPUTATION` in its `tasks`.
@@ -133,16 +136,15 @@ class AlternatingTraining:
                 x, y, y_pred, sample_weight, training=training
             )
         terms = self.loss_terms(y, y_pred)
-        wanted = [
-            ops.cast(value, "float32")
-            for name, value in terms.items()
-            if (name in self.imputation_terms) == (phase == IMPUTATION_PHASE)
-        ]
-        total = ops.sum(ops.stack(wanted))
-        if self.losses:
-            # Each group's regularisers only have gradients on that group.
-            total = total + ops.cast(ops.sum(self.losses), "float32")
-        return total
+        # Each group's regularisers only have gradients on that group, so
+        # total_loss may add all of them.
+        return self.total_loss(
+            {
+                name: value
+                for name, value in terms.items()
+                if (name in self.imputation_terms) == (phase == IMPUTATION_PHASE)
+            }
+        )
 
     def _phases(self):
         return [IMPUTATION_PHASE] * self.imputation_steps + [PREDICTION_PHASE]
@@ -267,4 +269,5 @@ class AlternatingTraining:
         metrics_values = [
             scope.get_current_value(v) for v in self.metrics_variables
         ]
-        return logs, (trainable, non_trainable, optimizer_values, metrics_values)
+        state = (trainable, non_trainable, optimizer_values, metrics_values)
+        return logs, state

@@ -1,3 +1,5 @@
+import inspect
+
 import keras
 import numpy as np
 from keras import ops
@@ -8,6 +10,14 @@ from tfcvr.layers.backbones.backbone import get_backbone
 from tfcvr.layers.embedding.feature_embedding import WEIGHT_SUFFIX
 from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
 from tfcvr.losses import functional as F
+
+
+def _num_replicas():
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf  # only on the TensorFlow backend
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def check_weights(**weights):
@@ -78,7 +88,11 @@ class CVRModel(keras.Model):
             name="embedding",
         )
         self.backbone = get_backbone(
-            backbone, num_tasks=len(self.tasks), config=backbone_config
+            backbone,
+            num_tasks=len(self.tasks),
+            config={"dtype": self.dtype_policy, **(backbone_config or {})}
+            if isinstance(backbone, str)
+            else backbone_config,
         )
         # Heads in float32 so mixed precision never rounds probabilities.
         self.heads = [
@@ -145,11 +159,19 @@ class CVRModel(keras.Model):
                 f"`{keys.CLICK}` and `{keys.CONVERSION}`. Received: "
                 f"{type(y).__name__}"
             )
-        terms = self.loss_terms(y, y_pred)
+        return self.total_loss(self.loss_terms(y, y_pred))
+
+    def total_loss(self, terms):
+        """Sum of the loss terms and the regularisation losses, scaled by
+        1/replicas under a multi-replica `tf.distribute` strategy (Keras
+        sums replica gradients, as for compiled losses)."""
         total = ops.sum(ops.stack([ops.cast(t, "float32") for t in terms.values()]))
         if self.losses:
-            total = total + ops.cast(ops.sum(self.losses), "float32")
-        return total
+            # A list through ops.sum fails under JAX tracing; stack first.
+            total = total + ops.sum(
+                ops.stack([ops.cast(loss, "float32") for loss in self.losses])
+            )
+        return total / ops.cast(_num_replicas(), "float32")
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         click = F.flat(y[keys.CLICK])
@@ -196,11 +218,16 @@ class CVRModel(keras.Model):
         self.build()
 
     def get_config(self):
+        """The base arguments plus every argument of each subclass's
+        `__init__`, read from the attribute of the same name (the style's
+        rule: one attribute per constructor argument)."""
         if self._backbone_arg is not None:
             backbone = self._backbone_arg
         else:
             backbone = keras.saving.serialize_keras_object(self.backbone)
-        return {
+            # The build state is not a constructor argument.
+            backbone.pop("build_config", None)
+        config = {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
@@ -211,6 +238,27 @@ class CVRModel(keras.Model):
             "embedding_combiner": self.embedding_combiner,
             "epsilon": self.epsilon,
         }
+        for name in self._subclass_arguments():
+            if not hasattr(self, name):
+                raise TypeError(
+                    f"{type(self).__name__} must store its constructor "
+                    f"argument `{name}` as `self.{name}`."
+                )
+            config[name] = getattr(self, name)
+        return config
+
+    @classmethod
+    def _subclass_arguments(cls):
+        names = []
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if klass is CVRModel or init is None or not issubclass(klass, CVRModel):
+                continue
+            for param in inspect.signature(init).parameters.values():
+                skip = param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+                if not skip and param.name not in ("self", "schema", *names):
+                    names.append(param.name)
+        return names
 
     @classmethod
     def from_config(cls, config):

@@ -7,6 +7,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from tfcvr.features import keys
 from tfcvr.serving.tf_serving_error import TFServingError
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -58,7 +59,10 @@ class _Servable:
             arguments[key]: tf.constant(value) for key, value in arrays.items()
         }
         outputs = self.functions[signature_name](**feed)
-        return {key: value.numpy() for key, value in outputs.items()}
+        # ctr, cvr, ctcvr first, as the model contract lists them.
+        order = {name: i for i, name in enumerate(keys.SERVING_OUTPUTS)}
+        names = sorted(outputs, key=lambda n: (order.get(n, len(order)), n))
+        return {name: outputs[name].numpy() for name in names}
 
 
 class ModelRepository:
@@ -83,7 +87,7 @@ class ModelRepository:
         self._latest = {}
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
-        found = self.scan()
+        found = self.scan(only=None)
         if not found:
             raise ValueError(
                 f"No SavedModels under {model_base} (expected "
@@ -98,11 +102,13 @@ class ModelRepository:
                 )
         self.refresh()
 
-    def scan(self):
-        """`{name: sorted versions}` on disk."""
+    def scan(self, only=()):
+        """`{name: sorted versions}` on disk (of the served models unless
+        `only` is given; None means every model)."""
+        only = self.only if only == () else only
         found = {}
         for name in sorted(os.listdir(self.model_base)):
-            if self.only is not None and name not in self.only:
+            if only is not None and name not in only:
                 continue
             path = os.path.join(self.model_base, name)
             if not os.path.isdir(path) or name.startswith("."):

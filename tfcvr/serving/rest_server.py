@@ -113,6 +113,12 @@ class RestServer(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tfcvr-serve"
+    # Garbage request lines would otherwise get an HTTP/0.9 reply: a body
+    # with no status line.
+    default_request_version = "HTTP/1.0"
+    # Headers and body are two writes; with Nagle's algorithm the body
+    # waits for the client's delayed ACK (~40 ms per request).
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
@@ -147,8 +153,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.close_connection or self.server.stopping:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client left; nothing to tell it.
+            self.close_connection = True
         self.server._track(self.connection, False)
 
     def _error(self, status, message):
@@ -235,6 +245,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if method != "GET":
             self._discard_body()
             raise TFServingError(f"{path} needs GET.", status=405)
+        self._discard_body()
         repository = self.server.repository
         if suffix == "/metadata":
             self._reply(200, repository.metadata(name, version))
@@ -291,6 +302,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise TFServingError(f"JSON Parse error: {e}", status=400) from None
+        except RecursionError:
+            raise TFServingError(
+                "JSON Parse error: nested too deeply.", status=400
+            ) from None
         if not isinstance(body, dict):
             raise TFServingError(
                 "The request body must be a JSON object.", status=400
@@ -321,6 +336,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise TFServingError(_first_line(e.message), status=400) from None
         except tf.errors.OpError as e:
             raise TFServingError(_first_line(e.message), status=500) from None
+        except UnicodeDecodeError:
+            # TF could not decode its own error message: it quotes the
+            # request's binary input (e.g. an unparsable serialized Example).
+            raise TFServingError(
+                "Invalid argument: the model could not read the input (it "
+                "holds binary data TensorFlow rejected).", status=400,
+            ) from None
         return encode_predict_response(outputs, row_format)
 
 

@@ -9,7 +9,7 @@ import importlib
 _EXPORTS = {
     "parse_params": "tfcvr.training.params",
     "get_strategy": "tfcvr.training.strategy",
-    "load_model_dir": "tfcvr.training.trainer",
+    "load_model_dir": "tfcvr.training.model_dir",
     "train": "tfcvr.training.trainer",
 }
 

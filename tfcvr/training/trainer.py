@@ -9,11 +9,11 @@ import numpy as np
 from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
 from tfcvr.models.registry import build_estimator
+from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.strategy import get_strategy
 from tfcvr.callbacks import ThroughputCallback
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-MODEL_FILE = "model.keras"
 TRAIN_CONFIG_FILE = "train_config.json"
 
 
@@ -141,24 +141,6 @@ def save_model_dir(model, model_dir, data, config, info):
         json.dump(config, f, indent=2, sort_keys=True)
     with open(os.path.join(model_dir, "history.json"), "w") as f:
         json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
-
-
-def load_model_dir(model_dir):
-    """`(model, schema, train_config)` from a directory written by `train`."""
-    from tfcvr import models  # noqa: F401  (registers every estimator)
-    from tfcvr.features import Schema
-
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.exists(path):
-        raise ValueError(f"No trained model at {path}; run `tfcvr train` first.")
-    model = keras.models.load_model(path)
-    schema = Schema.load(model_dir)
-    config_path = os.path.join(model_dir, TRAIN_CONFIG_FILE)
-    config = {}
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            config = json.load(f)
-    return model, schema, config
 
 
 def _json_default(value):

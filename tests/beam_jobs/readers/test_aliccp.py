@@ -76,7 +76,7 @@ def reasons_are(expected):
 
 def run_reader(reader, rows_matcher, rejected_matcher):
     """Runs the reader; returns its Beam counters by name."""
-    pipeline = TestPipeline()
+    pipeline = TestPipeline(runner="FnApiRunner")
     outputs = pipeline | reader
     assert_that(outputs["rows"], rows_matcher, label="CheckRows")
     assert_that(outputs["rejected"], rejected_matcher, label="CheckRejected")
@@ -422,7 +422,7 @@ def test_key_line_dofn_on_in_memory_lines():
         (files[0][0], b"1,1,0,cA"),
         (files[1][0], b"   "),
     ]
-    with TestPipeline() as p:
+    with TestPipeline(runner="FnApiRunner") as p:
         out = (
             p
             | beam.Create(elements)
@@ -462,7 +462,7 @@ def test_build_rows_dofn_on_a_grouped_element():
     dofn = aliccp._BuildAliCCPRows(
         paths, FIELDS, {"210", "109_14"}, True, 20, "first"
     )
-    with TestPipeline() as p:
+    with TestPipeline(runner="FnApiRunner") as p:
         out = (
             p
             | beam.Create([grouped])

@@ -100,5 +100,9 @@ def test_resolve_fields_presets():
     assert fields == ("101", "150_14") and multi == {"150_14"}
     fields, multi = F.resolve_fields(["101", "205"], ["205"])
     assert multi == {"205"}
+    fields, multi = F.resolve_fields([101, "109_14"], [101])
+    assert fields == ("101", "109_14") and multi == {"101"}
+    with pytest.raises(ValueError, match="field ids"):
+        F.resolve_fields([True], None)
     assert F.column_name("109_14") == "f109_14"
     assert F.id_roles(("205",)) == {"item_id": "f205"}

@@ -156,7 +156,7 @@ def test_beam_reader_matches_the_same_truth(tmp_path):
             "__split__": row["split"],
         }
         rows.append(beam_row)
-    with TestPipeline() as p:
+    with TestPipeline(runner="FnApiRunner") as p:
         out = p | ReadAliCCP(
             str(tmp_path), fields=FIELDS, multi_valued_fields=MULTI, max_len=MAX_LEN
         )

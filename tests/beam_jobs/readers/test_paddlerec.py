@@ -33,7 +33,7 @@ def reasons_are(expected):
 
 
 def run_reader(reader, rows_matcher, rejected_matcher):
-    pipeline = TestPipeline()
+    pipeline = TestPipeline(runner="FnApiRunner")
     outputs = pipeline | reader
     assert_that(outputs["rows"], rows_matcher, label="CheckRows")
     assert_that(outputs["rejected"], rejected_matcher, label="CheckRejected")

@@ -1,12 +1,13 @@
 import collections
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
 from beam_jobs.transforms.compute_vocabularies import ComputeVocabularies
 from beam_jobs.transforms.compute_vocabularies import CountTokensFn
-from beam_jobs.transforms.compute_vocabularies import TopTokensCombineFn
+from beam_jobs.transforms.compute_vocabularies import MergeCountsCombineFn
 from beam_jobs.transforms.compute_vocabularies import select_tokens
 from tfcvr.features.input_spec import InputSpec
 
@@ -45,20 +46,13 @@ def test_select_tokens_min_count_top_k_and_ties():
     assert select_tokens(counts, min_count=9) == []
 
 
-def test_top_tokens_combine_fn_prunes_without_changing_the_answer():
-    counts = [(f"t{i:03d}", (i * 7) % 23) for i in range(200)]
-    fn = TopTokensCombineFn(cap=5)
-    parts = []
-    for start in range(0, 200, 30):
-        acc = fn.create_accumulator()
-        for item in counts[start:start + 30]:
-            acc = fn.add_input(acc, item)
-        parts.append(acc)
-    merged = fn.merge_accumulators(parts)
-    assert fn.extract_output(merged) == select_tokens(counts, 0, top_k=5)
-    uncapped = TopTokensCombineFn()
-    acc = uncapped.merge_accumulators([list(counts[:50]), list(counts[50:])])
-    assert uncapped.extract_output(acc) == select_tokens(counts, min_count=0)
+def test_merge_counts_combine_fn_sums_partials():
+    fn = MergeCountsCombineFn()
+    a = fn.add_input(fn.create_accumulator(), {"x": 2, "y": 1})
+    b = fn.add_input(fn.create_accumulator(), {"y": 4})
+    merged = fn.merge_accumulators([a, b, fn.create_accumulator()])
+    assert fn.extract_output(merged) == {"x": 2, "y": 5}
+    assert fn.merge_accumulators([]) == {}
 
 
 def test_groups_share_a_vocabulary_and_hashed_columns_have_none(make_pipeline):
@@ -87,19 +81,23 @@ def test_global_min_count_and_top_k(make_pipeline):
 
 
 def test_count_tokens_fn_flushes_partial_counts(make_pipeline):
-    rows = ROWS * 600  # enough rows for the periodic size check
+    rows = ROWS * 50
     with make_pipeline() as p:
         counts = (
             p
             | beam.Create(rows)
             | beam.ParDo(CountTokensFn(_spec(), max_entries=1))
-            | beam.CombinePerKey(sum)
+            | beam.CombinePerKey(MergeCountsCombineFn())
         )
         assert_that(
             counts,
             equal_to([
-                (("item", "5"), 1200), (("item", "7"), 1800),
-                (("item", "10"), 1200), (("item", "9"), 600),
-                (("city", "oslo"), 1200), (("city", "lima"), 600),
+                ("item", {"5": 100, "7": 150, "10": 100, "9": 50}),
+                ("city", {"oslo": 100, "lima": 50}),
             ]),
         )
+
+
+def test_count_tokens_fn_rejects_bad_max_entries():
+    with pytest.raises(ValueError, match="max_entries"):
+        CountTokensFn(_spec(), max_entries=0)

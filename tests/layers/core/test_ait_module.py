@@ -10,7 +10,7 @@ def to_np(x):
 
 
 def reference(items, wq, wk, wv):
-    """AITM §3.2 in NumPy: softmax_u(<Qu, Ku> / sqrt(k)) weighted sum of Vu."""
+    """The AIT module in NumPy: softmax_u(<Qu, Ku> / sqrt(k)) weighted sum of Vu."""
     stacked = np.stack(items, axis=1).astype("float64")
     q, k, v = stacked @ wq, stacked @ wk, stacked @ wv
     scores = (q * k).sum(-1) / np.sqrt(wq.shape[1])

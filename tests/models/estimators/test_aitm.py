@@ -4,6 +4,7 @@ import pytest
 
 from tfcvr.features import keys
 from tfcvr.layers.backbones import BACKBONES
+from tfcvr.layers.backbones import Backbone
 from tfcvr.layers.core.ait_module import AITModule
 from tfcvr.models import AITM
 from tfcvr.models import get_estimator
@@ -33,7 +34,7 @@ def np_bce(y, p, eps=1e-7):
 
 def np_aitm_loss(click, conversion, y1, y2, alpha=0.6, reduction="mean",
                  w_ctr=1.0, w_ctcvr=1.0):
-    """AITM (KDD 2021) Eq. 9-11: log losses plus alpha * calibrator."""
+    """AITM (KDD 2021, official code): log losses plus alpha * calibrator."""
     excess = np.maximum(y2.astype("float64") - y1, 0.0)
     calibrator = excess.mean() if reduction == "mean" else excess.sum()
     return (
@@ -50,6 +51,20 @@ def logit(p):
 
 def to_np(x):
     return keras.ops.convert_to_numpy(x)
+
+
+class UnevenBackbone(Backbone):
+    """Task representations of widths 5 (click) and 3 (purchase)."""
+
+    def build(self, input_shape):
+        self.click = keras.layers.Dense(5, name="click")
+        self.purchase = keras.layers.Dense(3, name="purchase")
+        self.click.build(input_shape)
+        self.purchase.build(input_shape)
+        self.built = True
+
+    def call(self, x, training=False):
+        return [self.click(x), self.purchase(x)]
 
 
 class AITMTest(TestCase):
@@ -118,7 +133,7 @@ class AITMTest(TestCase):
         x = model.embedding(features)
         q_click, q_purchase = model.backbone(x)
         p = model.transfer(q_click)
-        self.assertEqual(model.transfer.units, q_click.shape[-1])
+        self.assertEqual(model.transfer.units, q_purchase.shape[-1])
         z, weights = model.ait([q_purchase, p], return_weights=True)
         self.assertEqual(tuple(z.shape), (8, 6))
         self.assertAllClose(to_np(weights).sum(1), np.ones(8), atol=1e-6)
@@ -126,6 +141,14 @@ class AITMTest(TestCase):
         y2 = 1 / (1 + np.exp(-to_np(model.heads[1](z))))
         self.assertAllClose(outputs[keys.CTR], y1, atol=1e-6)
         self.assertAllClose(outputs[keys.CTCVR], y2, atol=1e-6)
+
+    def test_transfer_matches_the_purchase_width(self):
+        model = AITM(schema=self.tiny_schema(), embedding_dim=4,
+                     backbone=UnevenBackbone(num_tasks=2))
+        features, _ = self.batch(model.schema, batch_size=4)
+        self.run_output_contract_test(model, features)
+        self.assertEqual(model.transfer.units, 3)
+        self.assertEqual(tuple(model.transfer.kernel.shape), (5, 3))
 
     def test_attention_l2_term(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}

@@ -40,14 +40,14 @@ def np_bce(y, p, eps=1e-7):
 def np_esm2(y1, y2, y3, y4):
     """ESM2's derived probabilities from its four heads."""
     cvr = y2 * y3 + (1 - y2) * y4
-    return {"ctr": y1, "ctavr": y1 * y2, "cvr": cvr, "ctcvr": y1 * cvr}
+    return {keys.CTR: y1, CTAVR: y1 * y2, keys.CVR: cvr, keys.CTCVR: y1 * cvr}
 
 
 def np_esm2_loss(click, action, conversion, out, w=(1.0, 1.0, 1.0)):
     return (
-        w[0] * np_bce(click, out["ctr"]).mean(),
-        w[1] * np_bce(click * action, out["ctavr"]).mean(),
-        w[2] * np_bce(click * conversion, out["ctcvr"]).mean(),
+        w[0] * np_bce(click, out[keys.CTR]).mean(),
+        w[1] * np_bce(click * action, out[CTAVR]).mean(),
+        w[2] * np_bce(click * conversion, out[keys.CTCVR]).mean(),
     )
 
 

@@ -70,7 +70,8 @@ class MultiIPWTest(TestCase):
             model = self.model(stop_gradient_propensity=stop)
             features, labels = self.batch(model.schema, batch_size=32)
             model.build()
-            ctr_kernel, cvr_kernel = model.heads[0].kernel, model.heads[1].kernel
+            ctr_kernel = model.heads[0].kernel
+            cvr_kernel = model.heads[1].kernel
             with tf.GradientTape(persistent=True) as tape:
                 terms = model.loss_terms(labels, model(features, training=True))
             g_ctr = tape.gradient(terms["ipw"], ctr_kernel)

@@ -18,7 +18,7 @@ class CGCLevel(keras.layers.Layer):
     output `sum_j w_s(x_s)_j S_j` mixes every expert of every task and the
     shared ones (PLE's intermediate levels).
     Reference: Tang et al., "Progressive Layered Extraction (PLE)",
-    RecSys 2020, §4.
+    RecSys 2020.
 
     Building block of `PLE`; not a backbone by itself.
 

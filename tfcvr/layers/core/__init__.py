@@ -1,3 +1,4 @@
+from tfcvr.layers.core.ait_module import AITModule
 from tfcvr.layers.core.mlp import MLP
 
-__all__ = ["MLP"]
+__all__ = ["AITModule", "MLP"]

@@ -13,7 +13,7 @@ class AITModule(keras.layers.Layer):
     `z = sum_u w_u V u`, with bias-free `(d, k)` maps Q, K, V.
     Reference: Xi et al., "Modeling the Sequential Dependence among
     Audience Multi-step Conversions with Multi-task Learning in Targeted
-    Display Advertising", KDD 2021, §3.2 (official code: k = d = 32,
+    Display Advertising", KDD 2021 (official code: k = d = 32,
     kernels drawn from N(0, 0.01) with an L2 penalty of 1e-6).
 
     Args:

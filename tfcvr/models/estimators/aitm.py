@@ -19,11 +19,11 @@ class AITM(CVRModel):
     purchase funnel (T = 2 sequential tasks, both over all impressions).
 
     The backbone gives task representations q_1 (click) and q_2 (purchase).
-    The transfer MLP `p_1 = g(q_1)` (Dense with q's width, ReLU, dropout)
+    The transfer MLP `p_1 = g(q_1)` (Dense with q_2's width, ReLU, dropout)
     carries click information to the purchase task; the AIT module pools
     `{p_1, q_2}` with self-attention, `z_2 = sum_u softmax_u(<Qu, Ku> /
     sqrt(k)) Vu`; `y1 = sigmoid(Dense(q_1))`, `y2 = sigmoid(Dense(z_2))`,
-    where y2 predicts click & purchase (tfcvr's `ctcvr`). Loss (paper §3.3,
+    where y2 predicts click & purchase (tfcvr's `ctcvr`). Loss (paper and
     official code): `L = w_ctr mean BCE(o, y1) + w_ctcvr mean BCE(o r, y2)
     + alpha * reduce_batch max(y2 - y1, 0)`, the last term being the
     behavioural expectation calibrator.
@@ -53,8 +53,8 @@ class AITM(CVRModel):
         calibrator_reduction: str. `"mean"` over the batch (official code)
             or `"sum"` (a third-party PyTorch re-implementation). Defaults
             to `"mean"`.
-        attention_dim: int or None. k of the AIT maps; None uses q's width,
-            as the official code. Defaults to None.
+        attention_dim: int or None. k of the AIT maps; None uses q_2's
+            width, as the official code. Defaults to None.
         transfer_dropout: float. Dropout after the transfer layer. Defaults
             to 0 (the official code uses 0.3; tfcvr's backbones default to
             no dropout).
@@ -111,8 +111,9 @@ class AITM(CVRModel):
             )
 
         # === Layers ===
-        # The transfer layer's width is q's, known once the backbone has
-        # seen the embeddings; it is created in `build`.
+        # The transfer layer's width is q_2's (p_1 and q_2 are attended
+        # together), known once the backbone has seen the embeddings; it is
+        # created in `build`.
         self.transfer = None
         self.transfer_dropout_layer = keras.layers.Dropout(
             transfer_dropout, name="transfer_dropout"
@@ -137,7 +138,7 @@ class AITM(CVRModel):
         if self.built:
             return
         x = self.embedding(self.dummy_inputs())
-        width = int(self.backbone(x)[0].shape[-1])
+        width = int(self.backbone(x)[1].shape[-1])
         self.transfer = keras.layers.Dense(
             width, activation="relu", dtype=self.dtype_policy, name="transfer"
         )
@@ -190,19 +191,3 @@ class AITM(CVRModel):
                 ops.stack([ops.sum(ops.square(k)) for k in kernels])
             )
         return terms
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "ctcvr_weight": self.ctcvr_weight,
-                "calibrator_weight": self.calibrator_weight,
-                "calibrator_reduction": self.calibrator_reduction,
-                "attention_dim": self.attention_dim,
-                "transfer_dropout": self.transfer_dropout,
-                "attention_l2": self.attention_l2,
-                "cvr_output": self.cvr_output,
-            }
-        )
-        return config

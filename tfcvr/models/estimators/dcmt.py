@@ -162,7 +162,8 @@ class DCMT(CVRModel):
         twin = outputs[keys.COUNTERFACTUAL_CVR]
         # The counterfactual space is the twin's factual space: unclicked
         # rows, flipped labels, propensity 1 - ô.
-        twin_labels = {keys.CLICK: 1.0 - click, keys.CONVERSION: 1.0 - conversion}
+        twin_labels = {keys.CLICK: 1.0 - click,
+                       keys.CONVERSION: 1.0 - conversion}
         twin_outputs = {keys.CTR: 1.0 - ctr, keys.CVR: twin}
         constraint = ops.mean(ops.abs(1.0 - (cvr + twin)))
         return {
@@ -174,20 +175,3 @@ class DCMT(CVRModel):
             keys.CTCVR: self.ctcvr_weight
             * ops.mean(self.bce(click * conversion, outputs[keys.CTCVR])),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "cvr_weight": self.cvr_weight,
-                "ctcvr_weight": self.ctcvr_weight,
-                "constraint_weight": self.constraint_weight,
-                "normalization": self.normalization,
-                "propensity_floor": self.propensity_floor,
-                "unclick_propensity_floor": self.unclick_propensity_floor,
-                "stop_gradient_propensity": self.stop_gradient_propensity,
-                "twin_tower": self.twin_tower,
-            }
-        )
-        return config

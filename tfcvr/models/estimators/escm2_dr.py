@@ -132,23 +132,3 @@ class ESCM2DR(AlternatingTraining, CVRModel):
             keys.CTCVR: self.global_weight
             * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "counterfactual_weight": self.counterfactual_weight,
-                "global_weight": self.global_weight,
-                "imputation_weight": self.imputation_weight,
-                "normalization": self.normalization,
-                "imputation_normalization": self.imputation_normalization,
-                "propensity_floor": self.propensity_floor,
-                "stop_gradient_propensity": self.stop_gradient_propensity,
-                "stop_gradient_imputation": self.stop_gradient_imputation,
-                "imputation_target": self.imputation_target,
-                "alternating": self.alternating,
-                "imputation_steps": self.imputation_steps,
-            }
-        )
-        return config

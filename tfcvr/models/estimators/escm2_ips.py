@@ -95,18 +95,3 @@ class ESCM2IPS(CVRModel):
             keys.CTCVR: self.global_weight
             * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "counterfactual_weight": self.counterfactual_weight,
-                "global_weight": self.global_weight,
-                "normalization": self.normalization,
-                "propensity_floor": self.propensity_floor,
-                "weight_cap": self.weight_cap,
-                "stop_gradient_propensity": self.stop_gradient_propensity,
-            }
-        )
-        return config

@@ -6,11 +6,8 @@ from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.cvr_model import check_weights
 from tfcvr.models.registry import register_estimator
 
-# Default name of the post-click action label column (DAction: add-to-cart,
-# add-to-wishlist, ...); set `action_label` for another column name.
-ACTION = "action"
-# Output: P(click & DAction | impression).
-CTAVR = "ctavr"
+ACTION = keys.ACTION
+CTAVR = keys.CTAVR
 # Heads (conditional probabilities; not outputs).
 DACTION_GIVEN_CLICK = "daction"
 BUY_GIVEN_DACTION = "cvr_daction"
@@ -120,15 +117,3 @@ class ESM2(CVRModel):
             "ctcvr": self.ctcvr_weight
             * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "action_label": self.action_label,
-                "ctr_weight": self.ctr_weight,
-                "ctavr_weight": self.ctavr_weight,
-                "ctcvr_weight": self.ctcvr_weight,
-            }
-        )
-        return config

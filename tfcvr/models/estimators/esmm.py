@@ -51,10 +51,3 @@ class ESMM(CVRModel):
             "ctcvr": self.ctcvr_weight
             * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"ctr_weight": self.ctr_weight, "ctcvr_weight": self.ctcvr_weight}
-        )
-        return config

@@ -123,22 +123,3 @@ class MultiDR(AlternatingTraining, CVRModel):
             IMPUTATION_TERM: self.imputation_weight
             * self.imputation_loss(labels, outputs),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "cvr_weight": self.cvr_weight,
-                "imputation_weight": self.imputation_weight,
-                "normalization": self.normalization,
-                "imputation_normalization": self.imputation_normalization,
-                "propensity_floor": self.propensity_floor,
-                "stop_gradient_propensity": self.stop_gradient_propensity,
-                "stop_gradient_imputation": self.stop_gradient_imputation,
-                "imputation_target": self.imputation_target,
-                "alternating": self.alternating,
-                "imputation_steps": self.imputation_steps,
-            }
-        )
-        return config

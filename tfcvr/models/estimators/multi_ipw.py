@@ -80,16 +80,3 @@ class MultiIPW(CVRModel):
             * ops.mean(self.bce(click, outputs[keys.CTR])),
             "ipw": self.cvr_weight * self.ipw_loss(labels, outputs),
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "cvr_weight": self.cvr_weight,
-                "normalization": self.normalization,
-                "propensity_floor": self.propensity_floor,
-                "stop_gradient_propensity": self.stop_gradient_propensity,
-            }
-        )
-        return config

@@ -60,14 +60,3 @@ class NaiveCVR(CVRModel):
             "ctr": self.ctr_weight * ops.mean(self.bce(click, outputs[keys.CTR])),
             "cvr": self.cvr_weight * cvr_loss,
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "ctr_weight": self.ctr_weight,
-                "cvr_weight": self.cvr_weight,
-                "cvr_normalization": self.cvr_normalization,
-            }
-        )
-        return config

@@ -85,15 +85,3 @@ class NISE(CVRModel):
             keys.CTR: ctr_loss,
             keys.CVR: self.cvr_weight(ctr_loss, cvr_loss) * cvr_loss,
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "alpha": self.alpha,
-                "beta": self.beta,
-                "dynamic_weight": self.dynamic_weight,
-                "unclicked_weight": self.unclicked_weight,
-            }
-        )
-        return config

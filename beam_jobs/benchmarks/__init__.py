@@ -1,0 +1,1 @@
+"""Yardsticks the Beam jobs are measured against."""

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from beam_jobs.example_logs import impression_frame
+from beam_jobs.example_logs import impression_spec
+from tfcvr.cli.main import main
+from tfcvr.features import Schema
+
+
+@pytest.fixture
+def logs(tmp_path):
+    data = tmp_path / "logs"
+    data.mkdir()
+    impression_frame(rows=60).to_csv(data / "log.csv", index=False)
+    (data / "spec.json").write_text(json.dumps(impression_spec()))
+    return data
+
+
+def test_preprocess_passes_beam_options_through(tmp_path, logs, capsys):
+    out = tmp_path / "out"
+    rc = main([
+        "preprocess", "--input", str(logs / "*.csv"), "--format", "csv",
+        "--out", str(out), "--shards", "2",
+        "--direct_num_workers=1", "--direct_running_mode", "in_memory",
+    ])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "rows read" in printed and "60" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows_read"] == 60 and summary["accounting_ok"]
+    assert Schema.load(str(out)).user_id == "user_id"
+    assert len(list((out / "train").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "{tmp}/none/*.csv", "--format", "csv"], "No input files match"),
+        (["--input", "{logs}/log.csv", "--format", "avro"], "Unknown --format 'avro'"),
+        (["--input", "{logs}/log.csv", "--format", "csv", "--min-count", "0"],
+         "--min-count must be >= 1"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, logs, capsys, argv, message):
+    argv = [a.format(tmp=tmp_path, logs=logs) for a in argv]
+    rc = main(["preprocess", *argv, "--out", str(tmp_path / "out")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tfcvr preprocess: error: ")
+    assert message in err[-1]
+
+
+def test_help_lists_the_flags(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["preprocess", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--input", "--format", "--out", "--spec", "--min-count",
+                 "--top-k", "--eval-fraction", "--shards", "pipeline options"):
+        assert flag in text
+
+
+def test_beam_pipeline_options_pass_through(tmp_path, logs):
+    from tfcvr.cli.main import main
+
+    code = main([
+        "preprocess", "--input", str(logs / "log.csv"), "--format", "csv",
+        "--out", str(tmp_path / "out"), "--quiet", "--reader-option",
+        "delimiter=,", "--direct_num_workers=1",
+    ])
+    assert code == 0
+    assert (tmp_path / "out" / "schema.json").exists()

@@ -1,0 +1,66 @@
+import math
+
+import pytest
+
+from tfcvr.serving import conventions
+
+SPECS = {
+    "item": ("DT_INT64", 1),
+    "city": ("DT_STRING", 1),
+    "price": ("DT_FLOAT", 1),
+    "history": ("DT_INT64", 2),
+    "history__weight": ("DT_FLOAT", 2),
+    "tags": ("DT_STRING", 2),
+}
+
+
+def test_missing_values():
+    assert conventions.missing_value("DT_INT64", 1) == -(2**63)
+    assert conventions.missing_value("DT_INT64", 2) == -1
+    assert conventions.missing_value("DT_STRING", 1) == ""
+    assert conventions.missing_value("DT_STRING", 2) == ""
+    assert math.isnan(conventions.missing_value("DT_FLOAT", 1))
+    with pytest.raises(ValueError):
+        conventions.missing_value("DT_BOOL", 1)
+
+
+def test_complete_instances_fills_and_pads():
+    rows = conventions.complete_instances(
+        [{"item": 1, "history": [5, 6, 7], "tags": "solo"},
+         {"item": 2, "history": [None], "city": None, "extra": 9}],
+        SPECS,
+    )
+    assert rows[0]["history"] == [5, 6, 7]
+    assert rows[1]["history"] == [-1, -1, -1]
+    assert rows[0]["tags"] == ["solo"]  # a scalar for a list input
+    assert rows[1]["tags"] == [""]
+    assert rows[0]["city"] == rows[1]["city"] == ""
+    assert rows[1]["item"] == 2 and rows[1]["extra"] == 9
+    assert math.isnan(rows[0]["price"])
+    assert len(rows[0]["history__weight"]) == 1
+    assert math.isnan(rows[0]["history__weight"][0])
+
+
+def test_complete_columns_fills_and_pads():
+    columns = conventions.complete_columns(
+        {"item": [1, 2], "history": [[4], []]}, SPECS, batch_size=2
+    )
+    assert columns["history"] == [[4], [-1]]
+    assert columns["city"] == ["", ""]
+    assert columns["item"] == [1, 2]
+    assert conventions.batch_size_of({"item": [1, 2, 3]}) == 3
+
+
+def test_input_specs_from_metadata():
+    metadata = {"metadata": {"signature_def": {"signature_def": {
+        "serving_default": {"inputs": {
+            "a": {"dtype": "DT_INT64", "tensor_shape": {"dim": [{"size": "-1"}]}},
+            "b": {"dtype": "DT_STRING", "tensor_shape": {
+                "dim": [{"size": "-1"}, {"size": "-1"}]}},
+        }}}}}}
+    assert conventions.input_specs_from_metadata(metadata) == {
+        "a": ("DT_INT64", 1), "b": ("DT_STRING", 2)}
+    with pytest.raises(ValueError, match="no signature"):
+        conventions.input_specs_from_metadata(metadata, "other")
+    with pytest.raises(ValueError, match="signature_def"):
+        conventions.input_specs_from_metadata({})
