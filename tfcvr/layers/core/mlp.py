@@ -52,6 +52,8 @@ class MLP(keras.layers.Layer):
             self.dense_layers.append(
                 keras.layers.Dense(
                     units,
+                    # Fused into the matmul unless batch norm sits between.
+                    activation=None if batch_norm else self.activation,
                     use_bias=not batch_norm,
                     kernel_regularizer=self.kernel_regularizer,
                     dtype=self.dtype_policy,
@@ -82,8 +84,7 @@ class MLP(keras.layers.Layer):
         for i, dense in enumerate(self.dense_layers):
             x = dense(x)
             if self.batch_norm:
-                x = self.norm_layers[i](x, training=training)
-            x = self.activation(x)
+                x = self.activation(self.norm_layers[i](x, training=training))
             if self.dropout > 0:
                 x = self.dropout_layers[i](x, training=training)
         return x
