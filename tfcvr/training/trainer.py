@@ -2,6 +2,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -95,6 +96,9 @@ def train(
             batch_size, steps_per_execution=steps_per_execution
         )
         start = time.perf_counter()
+        # Keras warns about finite tf.data inputs that are expected here.
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
+        warnings.filterwarnings("ignore", message=".*input ran out of data")
         history = net.fit(
             train_ds,
             validation_data=eval_ds,
