@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-tf test-jax install clean bench
+.PHONY: demo test test-tf test-jax install clean bench bench-smoke
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/tfcvr bench train --model esmm
+
+# The leaderboard grid at CI size: 3 estimators x 2 seeds x 2 biases.
+bench-smoke: $(STAMP)
+	$(BIN)/tfcvr bench grid --preset smoke --out bench_output/grid-smoke --no-progress
 
 clean:
 	rm -rf $(VENV) demo_output bench_output

@@ -12,16 +12,16 @@ _TAG_3 = b"\x1a"  # Feature.int64_list
 _BYTES_LIST = _TAG_1
 
 
-def _varint(value):
+# Feature ids repeat (Zipf-distributed users, items, categories) and rows
+# sharing a context (an Ali-CCP common feature row) arrive together, so the
+# encodings of recent values and id lists are memoised; a cache is emptied
+# when full, which bounds a worker's memory.
+_CACHE_SIZE = 1 << 18
+_LIST_CACHE_SIZE = 1 << 12
+
+
+def _compute_varint(value):
     """Protobuf base-128 varint; negative int64 as 10-byte two's complement."""
-    if 0 <= value < 0x80:
-        return _SMALL_VARINTS[value]
-    if 0 < value < 0x4000:
-        return bytes(((value & 0x7F) | 0x80, value >> 7))
-    if 0 < value < 0x200000:
-        return bytes(
-            ((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14)
-        )
     if value < 0:
         value += 1 << 64
     out = bytearray()
@@ -32,7 +32,18 @@ def _varint(value):
     return bytes(out)
 
 
-_SMALL_VARINTS = [bytes((v,)) for v in range(128)]
+_VARINTS = {v: _compute_varint(v) for v in range(0x4000)}
+
+
+def _varint(value):
+    encoded = _VARINTS.get(value)
+    if encoded is None:
+        encoded = _compute_varint(value)
+        if len(_VARINTS) >= _CACHE_SIZE:
+            _VARINTS.clear()
+            _VARINTS.update((v, _compute_varint(v)) for v in range(0x4000))
+        _VARINTS[value] = encoded
+    return encoded
 
 
 def _length_delimited(tag, payload):
@@ -120,9 +131,23 @@ def _field_encoder(name, encode, multi):
     key_part = _length_delimited(_TAG_1, name.encode("utf-8"))
     if multi:
         empty = _entry(key_part, encode(()))
+        cache = {}
+        is_float = encode is _float_feature
 
         def encode_list(values):
-            return _entry(key_part, encode(values)) if values else empty
+            if not values:
+                return empty
+            key = tuple(values)
+            entry = cache.get(key)
+            if entry is None:
+                entry = _entry(key_part, encode(key))
+                # -0.0 == 0.0 but packs differently: such lists are not
+                # memoised.
+                if not (is_float and 0.0 in key):
+                    if len(cache) >= _LIST_CACHE_SIZE:
+                        cache.clear()
+                    cache[key] = entry
+            return entry
 
         return encode_list
     # A missing scalar leaves its key out: tf.io.FixedLenFeature applies its
@@ -138,22 +163,26 @@ def _field_encoder(name, encode, multi):
 
         return encode_float
     if encode is _int64_feature:
-        # entry = prefix(len(varint)) + varint.
+        # entry = prefix(len(varint)) + varint; whole entries are memoised.
         prefixes = {}
-        small = {v: _entry(key_part, _int64_feature((v,))) for v in range(128)}
+        entries = {}
 
         def encode_int(value):
-            if value is None:
-                return missing
-            entry = small.get(value)
+            entry = entries.get(value)
             if entry is not None:
                 return entry
+            if value is None:
+                return missing
             v = _varint(value)
             prefix = prefixes.get(len(v))
             if prefix is None:
                 prefix = _entry(key_part, _int64_feature((value,)))[: -len(v)]
                 prefixes[len(v)] = prefix
-            return prefix + v
+            entry = prefix + v
+            if len(entries) >= _CACHE_SIZE:
+                entries.clear()
+            entries[value] = entry
+            return entry
 
         return encode_int
 

@@ -11,26 +11,35 @@ and encodes every id to its index (0 padding, 1 out-of-vocabulary, then the
 vocabulary in order). The benchmark compares its rows/s with the Beam job's
 (`ReadAliCCP` + vocabularies) on the same files.
 
+With `--write DIR` it also serializes every row with the job's
+`ExampleEncoder` and writes gzip TFRecords, so it does all of the job's
+work except dead letters, numeric statistics and sharding.
+
 It assumes clean input: it does not produce dead letters, and drops
 impressions whose common row is missing (the Beam job rejects them with a
 reason). Duplicate common rows keep the row whose text sorts first, as the
 Beam reader does.
 
-    python -m beam_jobs.benchmarks.aliccp_pandas_yardstick DIR [--fields esmm]
+    python -m beam_jobs.benchmarks.aliccp_pandas_yardstick DIR [--fields esmm] [--write OUT]
 """
 
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 
 import numpy as np
 import pandas as pd
 
+from beam_jobs.example_encoder import ExampleEncoder
 from beam_jobs.readers import aliccp_fields as fields_lib
+from beam_jobs.readers.aliccp import ReadAliCCP
 from beam_jobs.readers.aliccp import classify_aliccp_file
 from beam_jobs.readers.input_files import match_files
+from beam_jobs.transforms.write_shards import TFRECORD_GZ
+from beam_jobs.transforms.write_shards import write_file
 from tfcvr.features import keys
 
 SKELETON_COLUMNS = [
@@ -130,6 +139,51 @@ def _vocabulary(field, feature_id, fields, min_count, top_k):
     return vocab
 
 
+def _write_tfrecords(
+    out_dir, input_path, fields, multi, max_len, skeleton,
+    owner, field, feature_id, weight, position,
+):
+    """One Example per impression (raw ids, weights, labels, as the Beam
+    job writes them), one gzip TFRecord file per split."""
+    schema = ReadAliCCP(
+        input_path, fields=list(fields), multi_valued_fields=sorted(multi),
+        max_len=max_len, ground_truth=False,
+    ).spec.to_schema()
+    encoder = ExampleEncoder(schema)
+    names = [fields_lib.column_name(f) for f in fields]
+    multi_flags = [f in multi for f in fields]
+    order = np.lexsort((position, field, owner))
+    owner = owner[order]
+    bounds = np.searchsorted(owner, np.arange(len(skeleton) + 1)).tolist()
+    field = field[order].tolist()
+    feature_id = feature_id[order].tolist()
+    weight = weight[order].tolist()
+    clicks = skeleton[keys.CLICK].astype(int).tolist()
+    conversions = skeleton[keys.CONVERSION].astype(int).tolist()
+    splits = skeleton["split"].tolist()
+    records = {split: [] for split in set(splits)}
+    for r, split in enumerate(splits):
+        row = {}
+        for code, name in enumerate(names):
+            if multi_flags[code]:
+                row[name] = []
+                row[fields_lib.weight_column(name)] = []
+        for j in range(bounds[r], bounds[r + 1]):
+            code = field[j]
+            name = names[code]
+            if multi_flags[code]:
+                row[name].append(feature_id[j])
+                row[fields_lib.weight_column(name)].append(weight[j])
+            else:
+                row[name] = feature_id[j]
+        row[keys.CLICK] = clicks[r]
+        row[keys.CONVERSION] = conversions[r]
+        records[split].append(encoder.encode(row))
+    os.makedirs(out_dir, exist_ok=True)
+    for split, payloads in records.items():
+        write_file(os.path.join(out_dir, f"{split}.tfrecord.gz"), payloads, TFRECORD_GZ)
+
+
 def run_pandas_yardstick(
     input_path,
     fields="esmm",
@@ -139,6 +193,7 @@ def run_pandas_yardstick(
     min_count=1,
     top_k=None,
     return_frames=False,
+    write_dir=None,
 ):
     """Joins, selects and encodes the Ali-CCP files with pandas; timed.
 
@@ -150,6 +205,10 @@ def run_pandas_yardstick(
         min_count, top_k: vocabulary settings (train split).
         return_frames: bool. Also return the vocabularies and the encoded
             values.
+        write_dir: str or None. Also do the rest of the Beam job's work:
+            serialize every row as the same `tf.train.Example` bytes (the
+            job's `ExampleEncoder`) and write `DIR/{train,eval}.tfrecord.gz`
+            with the same framing, inside the timed section.
 
     Returns:
         dict with `impressions_read` (skeleton lines), `rows` (per split),
@@ -167,9 +226,13 @@ def run_pandas_yardstick(
     skeleton_paths, common_paths = [], []
     for path in match_files(input_path):
         kind_split = classify_aliccp_file(path)
-        if kind_split is not None:
-            target = skeleton_paths if kind_split[0] == "skeleton" else common_paths
-            target.append((path, kind_split[1]))
+        if kind_split is None:
+            continue
+        kind, split = kind_split
+        if kind == "skeleton":
+            skeleton_paths.append((path, split))
+        elif kind == "common":
+            common_paths.append((path, split))
     if not skeleton_paths:
         raise ValueError(f"No sample_skeleton_* file in {input_path!r}.")
 
@@ -251,6 +314,11 @@ def run_pandas_yardstick(
         )
         index[at] = np.where(found >= 0, found + _FIRST_VOCAB_INDEX, _OOV_INDEX)
 
+    if write_dir is not None:
+        _write_tfrecords(
+            write_dir, input_path, fields, multi, max_len, skeleton,
+            owner, field, feature_id, weight, position,
+        )
     rows = skeleton["split"].value_counts().to_dict()
     seconds = time.perf_counter() - start
     result = {
@@ -294,6 +362,9 @@ def main(argv=None):
     parser.add_argument("--fields", default="esmm", help="esmm or aitm")
     parser.add_argument("--max-len", type=int, default=20)
     parser.add_argument("--min-count", type=int, default=1)
+    parser.add_argument("--write", default=None, metavar="DIR",
+                        help="also serialize the Examples and write gzip TFRecords "
+                             "to DIR, as the Beam job does (timed)")
     args = parser.parse_args(argv)
     try:
         result = run_pandas_yardstick(
@@ -301,6 +372,7 @@ def main(argv=None):
             fields=args.fields,
             max_len=args.max_len,
             min_count=args.min_count,
+            write_dir=args.write,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

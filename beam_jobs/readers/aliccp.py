@@ -1,4 +1,5 @@
 import logging
+import math
 import os
 import re
 
@@ -12,10 +13,21 @@ from beam_jobs.readers.input_files import match_files
 from tfcvr.features import keys
 
 _FILE_RE = re.compile(
-    r"(sample_skeleton|common_features)_(train|test)(?:[._-].*)?\Z"
+    r"(sample_skeleton|common_features|ground_truth)_(train|test)(?:[._-].*)?\Z"
 )
 _SKELETON = "skeleton"
 _COMMON = "common"
+_TRUTH = "ground_truth"
+_KINDS = {
+    "sample_skeleton": _SKELETON,
+    "common_features": _COMMON,
+    "ground_truth": _TRUTH,
+}
+# The simulator's ground_truth_{train,test}.csv: a header, then one line per
+# impression.
+_TRUTH_HEADER = ",".join(("sample_id",) + keys.GROUND_TRUTH_KEYS)
+_TRUTH_COLUMNS = 1 + len(keys.GROUND_TRUTH_KEYS)
+GROUND_TRUTH_CHOICES = ("auto", True, False)
 _REJECTED = io_lib.REJECTED
 _ROWS = io_lib.ROWS
 _SPLITS = {"train": keys.TRAIN_SPLIT, "test": keys.EVAL_SPLIT}
@@ -25,19 +37,22 @@ _METRICS = "tfcvr.readers.aliccp"
 
 REASON_MISSING_COMMON = "missing_common_features"
 REASON_DUPLICATE_COMMON = "duplicate_common_features"
+REASON_BAD_GROUND_TRUTH = "bad_ground_truth"
+REASON_MISSING_GROUND_TRUTH = "missing_ground_truth"
+REASON_DUPLICATE_GROUND_TRUTH = "duplicate_ground_truth"
 
 
 def classify_aliccp_file(path):
     """`(kind, split)` of an Ali-CCP file name, or None.
 
     `sample_skeleton_train.csv` -> `("skeleton", "train")`,
-    `common_features_test.csv.gz` -> `("common", "eval")`.
+    `common_features_test.csv.gz` -> `("common", "eval")`,
+    `ground_truth_test.csv` -> `("ground_truth", "eval")` (simulator only).
     """
     match = _FILE_RE.match(os.path.basename(path))
     if match is None:
         return None
-    kind = _SKELETON if match.group(1) == "sample_skeleton" else _COMMON
-    return kind, _SPLITS[match.group(2)]
+    return _KINDS[match.group(1)], _SPLITS[match.group(2)]
 
 
 class ReadAliCCP(beam.PTransform):
@@ -77,8 +92,11 @@ class ReadAliCCP(beam.PTransform):
     `missing_common_features` (the impression's common row is absent or
     itself rejected), `duplicate_common_features` (another valid common row
     with the same index and split: the row whose text sorts first is kept,
-    each other one is rejected), and `repeated_single_valued_field` (only
-    with `on_repeated_field="reject"`).
+    each other one is rejected), `repeated_single_valued_field` (only
+    with `on_repeated_field="reject"`), and with ground truth:
+    `bad_ground_truth` (not 4 columns, a rate outside [0, 1], a
+    counterfactual label not 0/1), `missing_ground_truth` (an impression
+    without a valid ground-truth line) and `duplicate_ground_truth`.
 
     Reference: Ma et al., "Entire Space Multi-Task Model", SIGIR 2018.
 
@@ -106,6 +124,9 @@ class ReadAliCCP(beam.PTransform):
         column_overrides: dict or None. Per-column spec settings, e.g.
             `{"f101": {"hash_buckets": 1000000}}`.
         vocab: dict or None. The spec's vocabulary settings.
+        ground_truth: `"auto"` (default: join the ground-truth files when
+            the input has them), True (require them) or False (ignore
+            them).
     """
 
     def __init__(
@@ -121,9 +142,15 @@ class ReadAliCCP(beam.PTransform):
         on_repeated_field="first",
         column_overrides=None,
         vocab=None,
+        ground_truth="auto",
     ):
         super().__init__()
         io_lib.check_no_user_spec("aliccp", spec)
+        if not any(ground_truth is c for c in GROUND_TRUTH_CHOICES):
+            raise ValueError(
+                f"ground_truth must be 'auto', True or False. Received: "
+                f"ground_truth={ground_truth!r}"
+            )
         io_lib.check_max_len(max_len)
         io_lib.check_choice(
             "on_repeated_field", on_repeated_field, io_lib.ON_REPEATED_CHOICES
@@ -135,16 +162,22 @@ class ReadAliCCP(beam.PTransform):
         self.max_len = max_len
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.on_repeated_field = on_repeated_field
-        self.files = self._match_files(file_pattern)
+        # (path, kind, split) of each input; `files` is the reader contract's
+        # list of paths.
+        self.classified_files = self._match_files(file_pattern, ground_truth)
+        self.files = [path for path, _, _ in self.classified_files]
+        self.with_ground_truth = any(
+            kind == _TRUTH for _, kind, _ in self.classified_files
+        )
         self.spec = self._build_spec(column_overrides, vocab)
 
     @staticmethod
-    def _match_files(file_pattern):
+    def _match_files(file_pattern, ground_truth):
         paths = match_files(file_pattern)
         files = []
         for path in paths:
             kind_split = classify_aliccp_file(path)
-            if kind_split is None:
+            if kind_split is None or (ground_truth is False and kind_split[0] == _TRUTH):
                 logging.info("The Ali-CCP reader ignores %s", path)
                 continue
             files.append((path,) + kind_split)
@@ -163,6 +196,19 @@ class ReadAliCCP(beam.PTransform):
                 raise ValueError(
                     f"{file_pattern!r} has sample_skeleton_{name} but no "
                     f"common_features_{name} file to join it with."
+                )
+        truth_splits = {s for _, k, s in files if k == _TRUTH}
+        skeleton_splits = {s for _, k, s in files if k == _SKELETON}
+        if ground_truth is True or truth_splits:
+            missing = sorted(skeleton_splits - truth_splits)
+            if missing:
+                names = ["train" if s == keys.TRAIN_SPLIT else "test" for s in missing]
+                raise ValueError(
+                    f"{file_pattern!r} has no ground_truth_{{{','.join(names)}}}.csv "
+                    f"for its sample_skeleton files"
+                    + ("" if ground_truth is True else
+                       " (pass ground_truth=False to ignore the others)")
+                    + "."
                 )
         return files
 
@@ -184,17 +230,35 @@ class ReadAliCCP(beam.PTransform):
             {keys.CLICK: keys.CLICK, keys.CONVERSION: keys.CONVERSION},
             column_overrides=column_overrides,
             vocab=vocab,
+            extra_columns=keys.GROUND_TRUTH_KEYS if self.with_ground_truth else (),
             **fields_lib.id_roles(self.fields),
         )
 
     def expand(self, pbegin):
-        paths = [p for p, _, _ in self.files]
+        paths = self.files
         lines = io_lib.read_lines(pbegin, paths)
         keyed = lines | "KeyByCommonIndex" >> beam.ParDo(
-            _KeyAliCCPLine(self.files, self.drop_click0_conversion1)
-        ).with_outputs(_SKELETON, _COMMON, _REJECTED)
+            _KeyAliCCPLine(
+                self.classified_files,
+                self.drop_click0_conversion1,
+                self.with_ground_truth,
+            )
+        ).with_outputs(_SKELETON, _COMMON, _TRUTH, _REJECTED)
+        skeleton = keyed[_SKELETON]
+        rejected = [keyed[_REJECTED]]
+        if self.with_ground_truth:
+            # Skeleton lines arrive keyed by sample id; the truth rides along
+            # into the common-feature join as a third tuple element.
+            with_truth = (
+                {_SKELETON: skeleton, _TRUTH: keyed[_TRUTH]}
+                | "JoinGroundTruth" >> beam.CoGroupByKey()
+                | "AttachGroundTruth" >> beam.ParDo(_AttachGroundTruth(paths))
+                .with_outputs(_REJECTED, main=_SKELETON)
+            )
+            skeleton = with_truth[_SKELETON]
+            rejected.append(with_truth[_REJECTED])
         joined = {
-            _SKELETON: keyed[_SKELETON],
+            _SKELETON: skeleton,
             _COMMON: keyed[_COMMON],
         } | "JoinCommonFeatures" >> beam.CoGroupByKey()
         built = joined | "BuildRows" >> beam.ParDo(
@@ -207,10 +271,9 @@ class ReadAliCCP(beam.PTransform):
                 self.on_repeated_field,
             )
         ).with_outputs(_REJECTED, main=_ROWS)
-        rejected = (
-            keyed[_REJECTED],
-            built[_REJECTED],
-        ) | "FlattenRejected" >> beam.Flatten()
+        rejected = tuple(rejected) + (built[_REJECTED],) | "FlattenRejected" >> (
+            beam.Flatten()
+        )
         return {"rows": built[_ROWS], "rejected": rejected}
 
 
@@ -221,21 +284,27 @@ class _KeyAliCCPLine(beam.DoFn):
     Input `(path, bytes line)`; outputs tagged `skeleton` and `common`
     `((split, common_feature_index), (file position, line))`, and tagged
     `rejected` dead letters. The feature lists are parsed after the join,
-    so the shuffle carries compact text, not dicts.
+    so the shuffle carries compact text, not dicts. With ground truth,
+    skeleton lines are keyed by `(split, sample_id)` instead and
+    ground-truth lines are tagged `ground_truth` `((split, sample_id),
+    (file position, line))`.
 
     Args:
-        files: list of `(path, kind, split)`, kind `"skeleton"` or
-            `"common"`.
+        files: list of `(path, kind, split)`, kind `"skeleton"`,
+            `"common"` or `"ground_truth"`.
         drop_click0_conversion1: bool.
+        with_ground_truth: bool. Key skeleton lines by sample id.
     """
 
-    def __init__(self, files, drop_click0_conversion1):
+    def __init__(self, files, drop_click0_conversion1, with_ground_truth=False):
         self._files = list(files)
         self._drop = drop_click0_conversion1
+        self._with_truth = with_ground_truth
 
     def setup(self):
         self._index = io_lib.source_index([p for p, _, _ in self._files])
         self._common_lines = Metrics.counter(_METRICS, "common_lines")
+        self._truth_lines = Metrics.counter(_METRICS, "ground_truth_lines")
 
     def process(self, element):
         path, raw = element
@@ -246,11 +315,19 @@ class _KeyAliCCPLine(beam.DoFn):
             return
         if kind == _SKELETON:
             dl.count_read()
-        else:
+        elif kind == _COMMON:
             self._common_lines.inc()
         line, error = io_lib.decode_line(raw)
         if error is not None:
             yield self._reject(kind, dl.NON_UTF8, source, error, raw)
+            return
+        if kind == _TRUTH:
+            if line.strip() != _TRUTH_HEADER:
+                self._truth_lines.inc()
+                sample_id = line.partition(",")[0].strip()
+                yield beam.pvalue.TaggedOutput(
+                    _TRUTH, ((split, sample_id), (index, line))
+                )
             return
         columns = line.split(",")
         expected = _SKELETON_COLUMNS if kind == _SKELETON else _COMMON_COLUMNS
@@ -273,15 +350,99 @@ class _KeyAliCCPLine(beam.DoFn):
         if problem is not None:
             yield self._reject(kind, problem[0], source, problem[1], line)
             return
-        yield beam.pvalue.TaggedOutput(
-            _SKELETON, ((split, columns[3]), (index, line))
-        )
+        key = columns[0].strip() if self._with_truth else columns[3]
+        yield beam.pvalue.TaggedOutput(_SKELETON, ((split, key), (index, line)))
 
     @staticmethod
     def _reject(kind, reason, source, detail, raw):
-        if kind == _COMMON:
+        if kind != _SKELETON:
             dl.count_read()
         return io_lib.reject(reason, source, detail, raw)
+
+
+def parse_ground_truth_line(line):
+    """`(true_ctr, true_cvr, conversion_if_clicked)` of a ground-truth line.
+
+    Raises `ValueError` with the reason's detail when the line is not
+    `sample_id,rate,rate,0|1` with both rates finite in [0, 1].
+    """
+    columns = line.split(",")
+    if len(columns) != _TRUTH_COLUMNS:
+        raise ValueError(
+            f"a ground-truth line has {_TRUTH_COLUMNS} columns, this one has "
+            f"{len(columns)}"
+        )
+    rates = []
+    for name, text in zip(keys.GROUND_TRUTH_KEYS[:2], columns[1:3]):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} {text[:40]!r} is not a rate in [0, 1]")
+        rates.append(value)
+    label = io_lib.parse_label(columns[3])
+    if label is None:
+        raise ValueError(
+            f"{keys.CONVERSION_IF_CLICKED} {columns[3][:40]!r} is not 0 or 1"
+        )
+    return rates[0], rates[1], float(label)
+
+
+class _AttachGroundTruth(beam.DoFn):
+    """Attaches its ground truth to each impression line of a sample id.
+
+    Input: the CoGroupByKey element `((split, sample_id), {"skeleton":
+    [(file position, line)], "ground_truth": [...]})`. Outputs
+    `((split, common_feature_index), (file position, line, truth))` and
+    tagged `rejected` dead letters (broken or duplicate ground-truth lines,
+    impressions without ground truth).
+    """
+
+    def __init__(self, paths):
+        self._paths = list(paths)
+
+    def setup(self):
+        self._unused = Metrics.counter(_METRICS, "ground_truth_unused")
+
+    def process(self, element):
+        (split, sample_id), grouped = element
+        truth = None
+        for index, line in sorted(grouped[_TRUTH], key=_line_text):
+            source = self._paths[index]
+            try:
+                parsed = parse_ground_truth_line(line)
+            except ValueError as e:
+                dl.count_read()
+                yield io_lib.reject(REASON_BAD_GROUND_TRUTH, source, str(e), line)
+                continue
+            if truth is not None:
+                dl.count_read()
+                yield io_lib.reject(
+                    REASON_DUPLICATE_GROUND_TRUTH,
+                    source,
+                    f"sample_id {sample_id!r} already has a valid ground-truth "
+                    f"line in the {split} split; the line whose text sorts "
+                    f"first is kept",
+                    line,
+                )
+                continue
+            truth = parsed
+        skeleton = grouped[_SKELETON]
+        if truth is not None and not skeleton:
+            self._unused.inc()
+        for index, line in skeleton:
+            if truth is None:
+                yield io_lib.reject(
+                    REASON_MISSING_GROUND_TRUTH,
+                    self._paths[index],
+                    f"no valid ground-truth line for sample_id {sample_id!r} in "
+                    f"the {split} split",
+                    line,
+                )
+                continue
+            common_index = line.split(",", 4)[3]
+            yield (split, common_index), (index, line, truth)
 
 
 class _BuildAliCCPRows(beam.DoFn):
@@ -350,7 +511,7 @@ class _BuildAliCCPRows(beam.DoFn):
                 continue
             common_groups = self._truncated_groups(entries)
         used = False
-        for index, line in grouped[_SKELETON]:
+        for index, line, *truth in grouped[_SKELETON]:
             used = True
             source = self._paths[index]
             columns = line.split(",")
@@ -393,6 +554,8 @@ class _BuildAliCCPRows(beam.DoFn):
             row[keys.CONVERSION] = io_lib.LABEL_VALUES[columns[2].strip()]
             row[io_lib.KEY_FIELD] = f"{split}:{columns[0].strip()}"
             row[io_lib.SPLIT_FIELD] = split
+            if truth:
+                row.update(zip(keys.GROUND_TRUTH_KEYS, truth[0]))
             yield row
         if common_groups is not None and not used:
             self._unused_common.inc()

@@ -11,6 +11,7 @@ Schema column names: field `F` becomes column `fF` (`101` -> `f101`,
 `fF__weight`.
 """
 
+import functools
 import math
 import re
 
@@ -128,6 +129,16 @@ def _as_field_id(field):
     return field
 
 
+# One well-formed list: entries `field\x02digits\x03decimal` joined by
+# \x01. Lists that match take the fast path (one regex check, one
+# findall); anything else is parsed entry by entry for the exact error.
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_ENTRY = r"[^\x01\x02\x03]+\x02[0-9]+\x03" + _NUMBER
+_WELL_FORMED_LIST = re.compile(f"{_ENTRY}(?:\x01{_ENTRY})*\\Z")
+# On a well-formed list: one (field, feature id, value) per entry.
+_ENTRY_PARTS = re.compile(r"([^\x01\x02\x03]+)\x02([0-9]+)\x03([^\x01]+)")
+
+
 def parse_feature_list(text):
     """`[(field, feature_id, value), ...]` of a raw list, in log order.
 
@@ -135,6 +146,19 @@ def parse_feature_list(text):
     separator, an empty field id, a feature id that is not a non-negative
     integer or a value that is not a finite float.
     """
+    if _WELL_FORMED_LIST.match(text):
+        entries = [
+            (field, int(feature), float(value))
+            for field, feature, value in _ENTRY_PARTS.findall(text)
+        ]
+        # A literal too large for a double (1e999) passes the pattern as
+        # inf; a non-finite sum sends the list to the checked parser.
+        if math.isfinite(sum([e[2] for e in entries])):
+            return entries
+    return _parse_feature_list_checked(text)
+
+
+def _parse_feature_list_checked(text):
     if not text:
         return []
     entries = []
@@ -216,27 +240,41 @@ def build_columns(
     """
     columns = {}
     repeated = []
-    for field in fields:
+    pick = -1 if on_repeated == "last" else 0
+    for field, name, weight_name, multi in _column_plan(
+        tuple(fields), frozenset(multi_valued), weighted
+    ):
         values = None
         for group in groups:
             found = group.get(field)
             if found:
                 values = found if values is None else values + found
-        name = column_name(field)
-        if field in multi_valued:
+        if multi:
             values = values[:max_len] if values else ()
             columns[name] = [v[0] for v in values]
-            if weighted:
-                columns[weight_column(name)] = [v[1] for v in values]
+            if weight_name:
+                columns[weight_name] = [v[1] for v in values]
         elif not values:
             columns[name] = None
         else:
             if len(values) > 1:
                 repeated.append(field)
-            columns[name] = values[-1 if on_repeated == "last" else 0][0]
+            columns[name] = values[pick][0]
     if repeated and on_repeated == "reject":
         return None, repeated
     return columns, repeated
+
+
+@functools.lru_cache(maxsize=64)
+def _column_plan(fields, multi_valued, weighted):
+    """`(field, column, weight column or None, multi)` of each field."""
+    plan = []
+    for field in fields:
+        name = column_name(field)
+        multi = field in multi_valued
+        weight_name = weight_column(name) if multi and weighted else None
+        plan.append((field, name, weight_name, multi))
+    return tuple(plan)
 
 
 def format_feature_list(entries):

@@ -179,6 +179,7 @@ def build_spec(
     item_id=None,
     column_overrides=None,
     vocab=None,
+    extra_columns=(),
 ):
     """The `InputSpec` of a fixed format, with user overrides merged in.
 
@@ -220,6 +221,7 @@ def build_spec(
             "labels": dict(label_sources),
             "user_id": user_id,
             "item_id": item_id,
+            "extra_columns": list(extra_columns),
             "vocab": {**input_spec_lib.DEFAULT_VOCAB, **(vocab or {})},
         }
     )

@@ -84,3 +84,35 @@ def test_encoding_is_deterministic():
     a = ExampleEncoder(SCHEMA).encode(dict(FULL))
     b = ExampleEncoder(SCHEMA).encode(dict(reversed(list(FULL.items()))))
     assert a == b
+
+
+def test_memoised_encodings_match_the_reference():
+    # Values and lists seen before are served from caches; a cache that
+    # fills up is emptied. Neither may change a byte, and -0.0 (equal to
+    # 0.0 as a dict key) must keep its sign.
+    from beam_jobs import example_encoder as ee
+
+    rng = np.random.default_rng(0)
+    encoder = ExampleEncoder(SCHEMA)
+    rows = []
+    for i in range(400):
+        hist = [int(v) for v in rng.integers(-(2**40), 2**40, rng.integers(0, 4))]
+        weights = [float(w) for w in rng.choice([0.0, -0.0, 0.5, 2.0], 2)]
+        rows.append({**FULL, "user_id": int(rng.integers(0, 2**35)), "hist": hist,
+                     "tags__weight": weights})
+    rows += rows[:50]  # repeats hit the caches
+    old_sizes = ee._CACHE_SIZE, ee._LIST_CACHE_SIZE
+    try:
+        ee._CACHE_SIZE, ee._LIST_CACHE_SIZE = 0x4000 + 16, 8
+        for row in rows:
+            assert tf.train.Example.FromString(encoder.encode(row)) == _reference(row)
+            assert encoder.encode(row) == ExampleEncoder(SCHEMA).encode(row)
+    finally:
+        ee._CACHE_SIZE, ee._LIST_CACHE_SIZE = old_sizes
+    assert len(ee._VARINTS) <= old_sizes[0]
+    negative_zero = encoder.encode({**FULL, "tags__weight": [-0.0, 1.0]})
+    positive_zero = encoder.encode({**FULL, "tags__weight": [0.0, 1.0]})
+    assert negative_zero != positive_zero
+    parsed = tf.io.parse_example(
+        [negative_zero], {"tags__weight": tf.io.RaggedFeature(tf.float32)})
+    assert np.signbit(parsed["tags__weight"].to_list()[0][0])

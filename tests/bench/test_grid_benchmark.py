@@ -14,15 +14,18 @@ def _args(*argv):
     return parser.parse_args(list(argv))
 
 
-def test_defaults_are_the_smoke_preset():
+def test_defaults_are_the_default_preset():
     config = gb.build_config(_args(), REGISTERED, BACKBONES)
-    assert config.models == ("naive", "esmm", "escm2_ips")
-    assert config.seeds == (0, 1) and config.selection_biases == (0.0, 2.0)
+    assert config.models == tuple(m for m in REGISTERED if m != "esm2")
+    assert config.seeds == (0, 1, 2) and config.selection_biases == (0.0, 1.0, 2.0)
+    smoke = gb.build_config(_args("--preset", "smoke"), REGISTERED, BACKBONES)
+    assert smoke.models == ("naive", "esmm", "escm2_ips")
+    assert smoke.seeds == (0, 1) and smoke.selection_biases == (0.0, 2.0)
 
 
 def test_flags_override_the_preset():
     config = gb.build_config(_args(
-        "--models", "all", "--seeds", "3", "--selection-bias", "0,1,3", "--rows", "5e3",
+        "--preset", "smoke", "--models", "all", "--seeds", "3", "--selection-bias", "0,1,3", "--rows", "5e3",
         "--epochs", "2", "--batch-size", "256", "--embedding-dim", "4",
         "--data-seed", "per-run", "--param", "ctr_weight=0.5",
         "--param", "backbone_config.dropout=0.1"), REGISTERED, BACKBONES)

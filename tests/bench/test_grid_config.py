@@ -81,12 +81,28 @@ def test_cell_id_is_a_hash_of_the_full_config():
         GridCell("naive", 0, ds, a),
         GridCell("esmm", 1, ds, a),
         GridCell("esmm", 0, SimulatedDataset(selection_bias=1, rows=1001), a),
+        GridCell("esmm", 0, SimulatedDataset(selection_bias=1, rows=1000, cvr_noise=0), a),
         GridCell("esmm", 0, ds, a.replace(epochs=2)),
         GridCell("esmm", 0, ds, a.replace(params={"ctr_weight": 0.5})),
         GridCell("esmm", 0, ds, a, eval_batch_size=100),
     ]
     ids = {c.cell_id for c in changed} | {GridCell("esmm", 0, ds, a).cell_id}
     assert len(ids) == len(changed) + 1
+
+
+def test_cvr_noise_is_optional_and_labelled():
+    # Unset, it leaves the keys of existing datasets alone.
+    plain = SimulatedDataset(selection_bias=2, rows=1000)
+    assert "cvr_noise" not in plain.to_dict() and plain.label == "sim-bias2"
+    ignorable = SimulatedDataset(selection_bias=2, rows=1000, cvr_noise=0.0)
+    assert ignorable.label == "sim-bias2-cvrnoise0"
+    assert SimulatedDataset.from_dict(ignorable.to_dict()) == ignorable
+    assert ignorable.key != plain.key
+    config = _config().replace(cvr_noise=0.0)
+    assert {d.cvr_noise for d in config.simulated_datasets()} == {0.0}
+    for bad in (-1.0, float("nan"), True, "0"):
+        with pytest.raises(ValueError, match="cvr_noise"):
+            SimulatedDataset(selection_bias=1, cvr_noise=bad)
 
 
 def test_group_id_ignores_only_the_seeds():
@@ -135,9 +151,14 @@ def test_presets():
     assert preset_models("smoke", ["esmm", "escm2_ips", "multi_ipw", "naive"])[-1] == "escm2_ips"
     assert preset_models("smoke", ["esmm", "naive"]) == ("naive", "esmm")
     assert preset_models("paper", registered) == tuple(registered)
+    # ESM2 needs an action label the simulator does not write.
+    assert preset_models("default", registered + ["esm2"]) == tuple(registered)
     smoke = preset_config("smoke", registered)
     assert len(smoke.cells()) == 3 * 2 * 2 and smoke.rows == 30_000
     assert smoke.train.epochs == 1
+    default = preset_config("default", registered)
+    assert default.seeds == (0, 1, 2) and len(default.selection_biases) == 3
+    assert len(default.cells()) == 4 * 3 * 3 and default.train.epochs == 1
     paper = preset_config("paper", registered)
     assert paper.seeds == (0, 1, 2, 3, 4) and paper.selection_biases == (0.0, 1.0, 2.0, 3.0)
     assert paper.rows == 1_000_000 and len(paper.cells()) == 4 * 5 * 4

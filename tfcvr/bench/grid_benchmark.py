@@ -1,5 +1,6 @@
 """`tfcvr bench grid`: every estimator x seeds x datasets, one setting, a leaderboard.
 
+    tfcvr bench grid                                          # the leaderboard
     tfcvr bench grid --preset smoke --out /tmp/smoke
     tfcvr bench grid --preset paper --out grid_paper          # a big machine
     tfcvr bench grid --models naive,esmm --seeds 3 --selection-bias 0,1,2 \\
@@ -25,9 +26,11 @@ DEFAULT_OUT = os.path.join("bench_output", "grid-{preset}")
 def add_arguments(parser):
     from tfcvr.bench.grid.presets import PRESETS
 
-    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS),
-                        help="smoke: 3 estimators, 2 seeds, 2 biases, 30k rows (CI); "
-                             "paper: all estimators, 5 seeds, biases 0-3, 1M rows")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS),
+                        help="default: every estimator the simulator can feed, 3 seeds, "
+                             "biases 0-2, 300k rows (~30 min on 2 cores); smoke: 3 "
+                             "estimators, 2 seeds, 2 biases, 30k rows (CI, minutes); "
+                             "paper: 5 seeds, biases 0-3, 1M rows")
     parser.add_argument("--models", default=None,
                         help="comma-separated estimator names, or 'all' (default: the preset's)")
     parser.add_argument("--seeds", default=None,
@@ -45,6 +48,10 @@ def add_arguments(parser):
                         help="target CVR among clicks of the simulation")
     parser.add_argument("--num-users", type=int, default=None)
     parser.add_argument("--num-items", type=int, default=None)
+    parser.add_argument("--cvr-noise", type=float, default=None,
+                        help="std of the unobserved conversion shock the selection term "
+                             "sees (simulator default 0.5); 0 makes selection ignorable "
+                             "given the features, the IPW/DR estimators' assumption")
     parser.add_argument("--data-seed", default=None,
                         help="'per-run' (seed s trains on data simulated with seed s) or one "
                              "integer data seed shared by every run")
@@ -63,9 +70,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default=None, help="output directory (default bench_output/grid-PRESET)")
     parser.add_argument("--cell-timeout", type=float, default=None,
                         help="seconds before a run is killed and recorded as failed "
-                             "(default: 900 for smoke, none for paper)")
+                             "(default: 900 for smoke, 1800 for default, none for paper)")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="runs at once (default: 2 for smoke, 1 for paper); examples/s "
+                        help="runs at once (default: 2, 1 for paper); examples/s "
                              "are only comparable between runs made with the same --jobs")
     parser.add_argument("--no-retry-failed", action="store_true",
                         help="do not rerun cells whose last run failed")
@@ -161,7 +168,7 @@ def build_config(args, registered, backbones=None):
         overrides["datasets"] = tuple(ExternalDataset.from_path(p) for p in _split(args.datasets))
     if args.rows is not None:
         overrides["rows"] = _parse_int("--rows", args.rows, 100)
-    for name in ("ctr", "cvr", "num_users", "num_items"):
+    for name in ("ctr", "cvr", "num_users", "num_items", "cvr_noise"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.data_seed is not None:

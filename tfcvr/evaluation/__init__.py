@@ -19,6 +19,7 @@ from tfcvr.evaluation.json_safe import json_safe
 from tfcvr.evaluation.pointwise import log_loss
 from tfcvr.evaluation.pointwise import mean_bias
 from tfcvr.evaluation.pointwise import rmse
+from tfcvr.evaluation.propensity_check import propensity_check
 from tfcvr.evaluation.ranking import grouped_auc
 from tfcvr.evaluation.ranking import roc_auc
 from tfcvr.evaluation.streaming_auc import StreamingAUC
@@ -38,6 +39,7 @@ __all__ = [
     "json_safe",
     "log_loss",
     "mean_bias",
+    "propensity_check",
     "metric_names",
     "pcoc",
     "reliability_curve",

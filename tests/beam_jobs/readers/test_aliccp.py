@@ -104,6 +104,10 @@ def test_classify_aliccp_file():
         "common",
         keys.TRAIN_SPLIT,
     )
+    assert classify_aliccp_file("ground_truth_test.csv") == (
+        "ground_truth",
+        keys.EVAL_SPLIT,
+    )
     assert classify_aliccp_file("sample_skeleton_training.csv") is None
     assert classify_aliccp_file("README.md") is None
 
@@ -291,6 +295,95 @@ def test_common_dead_letters_duplicates_and_accounting(tmp_path):
     assert counters["rows_read"] == len(expected_rows) + len(expected_rejected)
     assert counters["common_lines"] == 8
     assert counters["common_rows_unused"] == 1
+
+
+# === Ground truth (simulated data) ===
+
+TRUTH_HEADER = "sample_id,true_ctr,true_cvr,conversion_if_clicked"
+
+
+def with_truth(expected_row, true_ctr, true_cvr, conversion_if_clicked):
+    return {
+        **expected_row,
+        keys.TRUE_CTR: true_ctr,
+        keys.TRUE_CVR: true_cvr,
+        keys.CONVERSION_IF_CLICKED: float(conversion_if_clicked),
+    }
+
+
+def test_ground_truth_is_joined_by_sample_id_with_dead_letters(tmp_path):
+    truth = "ground_truth_train.csv"
+    write_lines(
+        tmp_path / "sample_skeleton_train.csv",
+        [
+            impression(1, 1, 0, "cA", 501),
+            impression(2, 0, 0, "cA", 502),
+            impression(3, 0, 0, "cA", 503),  # no ground truth
+            impression(4, 0, 0, "cA", 504),  # only a broken truth line
+            impression(5, 1, 1, "cA", 505),
+        ],
+    )
+    write_lines(tmp_path / "common_features_train.csv", [user("cA", 11)])
+    write_lines(
+        tmp_path / truth,
+        [
+            TRUTH_HEADER,
+            "2,0.25,0.5,1",
+            "1,0.125,0.75,0",
+            "4,0.5,1.5,0",  # rate outside [0, 1]
+            "5,0.5,0.25,1",
+            "5,0.5,0.125,1",  # duplicate: sorts before the line above, kept
+            "9,0.5,0.5,1",  # no impression: not a row
+            "x,0.5",  # wrong column count
+        ],
+    )
+    expected_rows = [
+        with_truth(row(1, keys.TRAIN_SPLIT, 1, 0, 11, 501), 0.125, 0.75, 0),
+        with_truth(row(2, keys.TRAIN_SPLIT, 0, 0, 11, 502), 0.25, 0.5, 1),
+        with_truth(row(5, keys.TRAIN_SPLIT, 1, 1, 11, 505), 0.5, 0.125, 1),
+    ]
+    skeleton = "sample_skeleton_train.csv"
+    expected_rejected = [
+        ("bad_ground_truth", truth),
+        ("bad_ground_truth", truth),
+        ("duplicate_ground_truth", truth),
+        ("missing_ground_truth", skeleton),
+        ("missing_ground_truth", skeleton),
+    ]
+
+    def check_rejected(actual):
+        reasons_are(expected_rejected)(actual)
+        (duplicate,) = [r for r in actual if r["reason"] == "duplicate_ground_truth"]
+        if duplicate["raw"] != "5,0.5,0.25,1":
+            raise BeamAssertException(f"kept the wrong duplicate: {duplicate}")
+
+    reader = ReadAliCCP(str(tmp_path), fields=FIELDS)
+    assert reader.with_ground_truth
+    assert reader.spec.extra_columns == keys.GROUND_TRUTH_KEYS
+    counters = run_reader(reader, equal_to(expected_rows), check_rejected)
+    # 5 impressions + 3 rejected truth lines (join inputs otherwise).
+    assert counters["rows_read"] == 5 + 3
+    assert counters["ground_truth_lines"] == 7
+    assert counters["ground_truth_unused"] == 1
+
+
+def test_ground_truth_option(tmp_path):
+    write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
+    write_lines(tmp_path / "common_features_train.csv", [user("c", 3)])
+    assert not ReadAliCCP(str(tmp_path), fields=FIELDS).with_ground_truth
+    with pytest.raises(ValueError, match="no ground_truth_"):
+        ReadAliCCP(str(tmp_path), fields=FIELDS, ground_truth=True)
+    with pytest.raises(ValueError, match="ground_truth must be"):
+        ReadAliCCP(str(tmp_path), fields=FIELDS, ground_truth="yes")
+    write_lines(tmp_path / "ground_truth_train.csv", [TRUTH_HEADER, "1,0.5,0.5,0"])
+    ignored = ReadAliCCP(str(tmp_path), fields=FIELDS, ground_truth=False)
+    assert not ignored.with_ground_truth and ignored.spec.extra_columns == ()
+    run_reader(ignored, equal_to([row(1, keys.TRAIN_SPLIT, 0, 0, 3, 5)]), equal_to([]))
+    # A ground-truth file for one split only is a mistake, not a partial join.
+    write_lines(tmp_path / "sample_skeleton_test.csv", [impression(2, 0, 0, "d", 5)])
+    write_lines(tmp_path / "common_features_test.csv", [user("d", 3)])
+    with pytest.raises(ValueError, match=r"no ground_truth_\{test\}"):
+        ReadAliCCP(str(tmp_path), fields=FIELDS)
 
 
 def test_cleaning_rule_can_be_turned_off(tmp_path):

@@ -106,3 +106,29 @@ def test_resolve_fields_presets():
         F.resolve_fields([True], None)
     assert F.column_name("109_14") == "f109_14"
     assert F.id_roles(("205",)) == {"item_id": "f205"}
+
+
+def test_fast_path_parses_exactly_like_the_checked_parser():
+    # Well-formed lists skip the per-entry checks; every list, well formed
+    # or not, must give the checked parser's entries or its error reason.
+    import random
+
+    rng = random.Random(0)
+    pieces = ["101", "109_14", "\x01", "\x02", "\x03", "7", "12", "0.5", "1e999",
+              "-2.5e-3", "nan", "inf", " 1", "1_0", ".5", "5.", "x", "", "\x02\x03"]
+    texts = [
+        "101\x0211\x031.0\x01109_14\x025\x030.69315",
+        "101\x0211\x031e999",
+        "1\x021\x031e308\x012\x022\x031e308",  # finite values, infinite sum
+    ] + ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+         for _ in range(3000)]
+
+    def outcome(parse, text):
+        try:
+            return parse(text)
+        except F.FeatureListError as e:
+            return e.reason
+
+    for text in texts:
+        assert outcome(F.parse_feature_list, text) == outcome(
+            F._parse_feature_list_checked, text), repr(text)

@@ -124,6 +124,7 @@ def prepare_dataset(task):
     from beam_jobs import preprocess
     from tfcvr.bench.grid.simulated_dataset import SimulatedDataset
     from tfcvr.data.simulate import simulate
+    from tfcvr.data.simulation_config import SimulationConfig
 
     dataset = SimulatedDataset.from_dict(task["dataset"])
     path = task["path"]
@@ -142,6 +143,8 @@ def prepare_dataset(task):
         cvr=dataset.cvr,
         num_users=dataset.num_users,
         num_items=dataset.num_items,
+        config=None if dataset.cvr_noise is None else SimulationConfig(
+            cvr_noise=float(dataset.cvr_noise)),
     )
     print(json.dumps({k: v for k, v in simulated.items() if isinstance(v, (int, float))}),
           flush=True)

@@ -40,6 +40,7 @@ class GridConfig:
         rows: int. Simulated impressions per dataset.
         ctr, cvr: float. Target CTR and CVR among clicks of the simulation.
         num_users, num_items: int or None. Size of the simulated world.
+        cvr_noise: float or None. See `SimulatedDataset`.
         data_seed: int or None. See above.
         datasets: tuple of `ExternalDataset`.
         train: `TrainSettings`.
@@ -55,6 +56,7 @@ class GridConfig:
     cvr: float = 0.05
     num_users: int | None = None
     num_items: int | None = None
+    cvr_noise: float | None = None
     data_seed: int | None = None
     datasets: tuple = ()
     train: TrainSettings = dataclasses.field(default_factory=TrainSettings)
@@ -114,6 +116,7 @@ class GridConfig:
             cvr=self.cvr,
             num_users=self.num_users,
             num_items=self.num_items,
+            cvr_noise=self.cvr_noise,
         )
 
     def simulated_datasets(self):
@@ -159,6 +162,7 @@ class GridConfig:
             "cvr": self.cvr,
             "num_users": self.num_users,
             "num_items": self.num_items,
+            "cvr_noise": self.cvr_noise,
             "data_seed": self.data_seed,
             "datasets": [d.to_dict() for d in self.datasets],
             "train": self.train.to_dict(),

@@ -249,7 +249,9 @@ def _settings_lines(rows):
                 f"{d.get('rows'):,} rows (last 10% by time = eval), target CTR "
                 f"{d.get('ctr')}, CVR among clicks {d.get('cvr')}, users "
                 f"{d.get('num_users') or 'default'}, items {d.get('num_items') or 'default'}, "
-                f"data seeds {sorted(entry['seeds'])}"
+                + (f"cvr_noise {d['cvr_noise']} (selection ignorable given the features "
+                   f"when 0), " if d.get("cvr_noise") is not None else "")
+                + f"data seeds {sorted(entry['seeds'])}"
             )
         else:
             lines.append(
@@ -366,6 +368,8 @@ def _pyplot():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    # 20 distinct colours: the zoo has more estimators than the default 10.
+    plt.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=plt.get_cmap("tab20").colors)
     return plt
 
 

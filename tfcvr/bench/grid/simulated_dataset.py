@@ -35,6 +35,11 @@ class SimulatedDataset:
         cvr: float in (0, 1). Target CVR among clicks. Defaults to 0.05.
         num_users: int or None. Simulated users (None: simulator default).
         num_items: int or None. Simulated items (None: simulator default).
+        cvr_noise: float or None. Standard deviation of the unobserved
+            per-impression shock of the conversion logit (None: simulator
+            default 0.5). The selection term sees it, so > 0 makes selection
+            non-ignorable given the features; 0 makes it ignorable, the
+            assumption of the IPW/DR estimators.
     """
 
     selection_bias: float
@@ -44,6 +49,7 @@ class SimulatedDataset:
     cvr: float = 0.05
     num_users: int | None = None
     num_items: int | None = None
+    cvr_noise: float | None = None
 
     def __post_init__(self):
         bias = self.selection_bias
@@ -61,6 +67,15 @@ class SimulatedDataset:
         for name in ("num_users", "num_items"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
+        noise = self.cvr_noise
+        if noise is not None and (
+            isinstance(noise, bool) or not isinstance(noise, (int, float))
+            or not (math.isfinite(noise) and noise >= 0)
+        ):
+            raise ValueError(
+                f"cvr_noise must be None or a finite number >= 0. Received: "
+                f"cvr_noise={noise!r}"
+            )
 
     kind = KIND
     has_ground_truth = True
@@ -69,7 +84,8 @@ class SimulatedDataset:
     @property
     def label(self):
         """Name shared by every data seed of this setting (a report row)."""
-        return f"sim-bias{self.selection_bias:g}"
+        noise = "" if self.cvr_noise is None else f"-cvrnoise{self.cvr_noise:g}"
+        return f"sim-bias{self.selection_bias:g}{noise}"
 
     @property
     def key(self):
@@ -80,7 +96,11 @@ class SimulatedDataset:
         return f"{self.label}-seed{self.seed}-{self.key}"
 
     def to_dict(self):
-        return {"kind": KIND, **dataclasses.asdict(self)}
+        config = {"kind": KIND, **dataclasses.asdict(self)}
+        if self.cvr_noise is None:
+            # Datasets from before the option keep their keys.
+            del config["cvr_noise"]
+        return config
 
     @classmethod
     def from_dict(cls, config):
