@@ -29,7 +29,7 @@ bench: $(STAMP)
 
 # The leaderboard grid at CI size: 3 estimators x 2 seeds x 2 biases.
 bench-smoke: $(STAMP)
-	$(BIN)/tfcvr bench grid --preset smoke --out bench_output/grid-smoke --no-progress
+	$(BIN)/tfcvr bench --preset smoke --out bench_output/grid-smoke --no-progress
 
 clean:
 	rm -rf $(VENV) demo_output bench_output

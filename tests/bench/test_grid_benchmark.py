@@ -84,4 +84,9 @@ def test_report_only_through_the_cli(tmp_path, capsys):
     assert main(["bench", "grid", "--report-only", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "0.6200 ± 0.0141" in out
+    # No suite named: the grid, with its own flags.
+    assert main(["bench", "--report-only", "--out", str(tmp_path)]) == 0
+    assert "0.6200 ± 0.0141" in capsys.readouterr().out
+    assert main(["bench", "nope"]) == 2
+    assert "Unknown benchmark suite" in capsys.readouterr().err
     assert (tmp_path / "report.md").exists() and (tmp_path / "plots" / "metric_vs_bias.png").exists()
