@@ -5,17 +5,13 @@ from tfcvr.features import keys
 from tfcvr.losses import ImputationLoss
 from tfcvr.losses import MRDRImputationLoss
 from tfcvr.testing import TestCase
+from tfcvr.testing import np_bce
 
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.04, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
 IMPUTED = np.array([0.3, 0.9, 0.1, 0.5, 0.05, 0.6, 0.2, 0.4], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_mrdr(o, r, ctr, cvr, imputation, normalization, target):

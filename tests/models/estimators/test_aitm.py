@@ -7,8 +7,8 @@ from tfcvr.layers.backbones import BACKBONES
 from tfcvr.layers.backbones import Backbone
 from tfcvr.layers.core.ait_module import AITModule
 from tfcvr.models import AITM
-from tfcvr.models import get_estimator
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
 TINY_BACKBONES = {
     "towers": {"hidden_units": [8]},
@@ -25,11 +25,6 @@ CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 Y1 = np.array([0.9, 0.2, 0.6, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 # Rows 1, 4 and 7 break the funnel (y2 > y1): the calibrator sees them.
 Y2 = np.array([0.5, 0.35, 0.1, 0.6, 0.3, 0.02, 0.2, 0.25], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_aitm_loss(click, conversion, y1, y2, alpha=0.6, reduction="mean",
@@ -67,14 +62,10 @@ class UnevenBackbone(Backbone):
         return [self.click(x), self.purchase(x)]
 
 
-class AITMTest(TestCase):
-    def model(self, **kwargs):
-        kwargs.setdefault("backbone_config", TINY_BACKBONES["towers"])
-        return AITM(schema=self.tiny_schema(), embedding_dim=4, **kwargs)
-
-    def test_registered(self):
-        self.assertIs(get_estimator("aitm"), AITM)
-        self.assertIn("KDD 2021", AITM.paper)
+class AITMTest(EstimatorTestCase):
+    estimator = AITM
+    name = "aitm"
+    venue = "KDD 2021"
 
     def test_loss_matches_numpy_reference(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}

@@ -1,23 +1,16 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.models import DCMT
-from tfcvr.models import get_estimator
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
-TINY = {"hidden_units": [8]}
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.004, 0.7, 0.1, 0.3, 0.55, 0.999], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
 P_TWIN = np.array([0.1, 0.6, 0.5, 0.3, 0.9, 0.5, 0.8, 0.2], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_dcmt(normalization, floor, unclick_floor, lam, w=(1.0, 1.0, 1.0)):
@@ -42,14 +35,11 @@ def np_dcmt(normalization, floor, unclick_floor, lam, w=(1.0, 1.0, 1.0)):
     }
 
 
-class DCMTTest(TestCase):
-    def model(self, **kwargs):
-        kwargs.setdefault("backbone_config", TINY)
-        return DCMT(schema=self.tiny_schema(), embedding_dim=4, **kwargs)
-
-    def test_registered(self):
-        self.assertIs(get_estimator("dcmt"), DCMT)
-        self.assertIn("ICDE 2023", DCMT.paper)
+class DCMTTest(EstimatorTestCase):
+    estimator = DCMT
+    name = "dcmt"
+    venue = "ICDE 2023"
+    fit_variants = ({"twin_tower": "separate"}, {"twin_tower": "shared"})
 
     def test_loss_matches_numpy_reference(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
@@ -115,14 +105,6 @@ class DCMTTest(TestCase):
             self.assertTrue(reaches("constraint", cvr))
             self.assertTrue(reaches("constraint", twin))
 
-    def test_fit_and_save_load(self):
-        for twin in ("separate", "shared"):
-            with self.subTest(twin=twin):
-                model = self.model(twin_tower=twin)
-                features, labels = self.batch(model.schema, batch_size=48)
-                self.run_fit_test(model, features, labels)
-                self.run_model_saving_test(model, features)
-
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, "twin_tower='twin'"):
             self.model(twin_tower="twin")
@@ -132,10 +114,3 @@ class DCMTTest(TestCase):
             self.model(unclick_propensity_floor=0)
         with self.assertRaisesRegex(ValueError, "constraint_weight=-1"):
             self.model(constraint_weight=-1)
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=32)
-        history = self.run_fit_test(model, features, labels, steps=2)
-        self.assertEqual(len(history.history["loss"]), 2)

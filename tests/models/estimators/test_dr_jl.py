@@ -1,24 +1,17 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.models import DRJL
-from tfcvr.models import get_estimator
 from tfcvr.models.alternating_training import IMPUTATION_TERM
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
-TINY = {"hidden_units": [8]}
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.004, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
 IMPUTED = np.array([0.3, 0.9, 0.1, 0.5, 0.05, 0.6, 0.2, 0.4], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_dr_jl(normalization, imputation_normalization, floor):
@@ -36,14 +29,12 @@ def np_dr_jl(normalization, imputation_normalization, floor):
     }
 
 
-class DRJLTest(TestCase):
-    def model(self, **kwargs):
-        return DRJL(schema=self.tiny_schema(), embedding_dim=4,
-                    backbone_config=TINY, **kwargs)
+class DRJLTest(EstimatorTestCase):
+    estimator = DRJL
+    name = "dr_jl"
+    venue = "ICML 2019"
 
-    def test_registered_and_alternating_by_default(self):
-        self.assertIs(get_estimator("dr_jl"), DRJL)
-        self.assertIn("ICML 2019", DRJL.paper)
+    def test_alternating_by_default(self):
         model = self.model()
         self.assertTrue(model.alternating)
         self.assertEqual(model.imputation_steps, 1)
@@ -94,21 +85,8 @@ class DRJLTest(TestCase):
         revived = self.run_serialization_test(model)
         self.assertEqual(revived.imputation_steps, 2)
 
-    def test_fit_and_save_load(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=48)
-        self.run_fit_test(model, features, labels)
-        self.run_model_saving_test(model, features)
-
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, "imputation_steps=1.5"):
             self.model(imputation_steps=1.5)
         with self.assertRaisesRegex(ValueError, "ctr_weight=-1"):
             self.model(ctr_weight=-1)
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=32)
-        history = self.run_fit_test(model, features, labels, steps=2)
-        self.assertEqual(len(history.history["loss"]), 2)

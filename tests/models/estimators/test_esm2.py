@@ -12,6 +12,7 @@ from tfcvr.models.estimators.esm2 import BUY_GIVEN_OACTION
 from tfcvr.models.estimators.esm2 import CTAVR
 from tfcvr.models.estimators.esm2 import DACTION_GIVEN_CLICK
 from tfcvr.testing import TestCase
+from tfcvr.testing import np_bce
 
 TINY_BACKBONES = {
     "towers": {"hidden_units": [8]},
@@ -30,11 +31,6 @@ Y1 = np.array([0.9, 0.2, 0.6, 0.7, 0.1, 0.3, 0.55, 0.4], "float32")
 Y2 = np.array([0.5, 0.1, 0.3, 0.8, 0.6, 0.2, 0.45, 0.35], "float32")
 Y3 = np.array([0.7, 0.4, 0.2, 0.9, 0.3, 0.5, 0.15, 0.6], "float32")
 Y4 = np.array([0.2, 0.05, 0.1, 0.3, 0.25, 0.1, 0.05, 0.5], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_esm2(y1, y2, y3, y4):

@@ -1,13 +1,12 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.layers.backbones import BACKBONES
 from tfcvr.layers.backbones import MMoE
 from tfcvr.models import ESMM
-from tfcvr.models import get_estimator
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
 # Tiny configurations so every backbone trains in a second.
 TINY_BACKBONES = {
@@ -27,11 +26,6 @@ P_CTR = np.array([0.9, 0.2, 0.6, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
 
 
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-
 def np_esmm_loss(click, conversion, ctr, cvr, w_ctr=1.0, w_ctcvr=1.0):
     """ESMM Eq. 3 with batch means: CTR and CTCVR log losses."""
     return (
@@ -44,14 +38,10 @@ def to_np(x):
     return keras.ops.convert_to_numpy(x)
 
 
-class ESMMTest(TestCase):
-    def model(self, **kwargs):
-        kwargs.setdefault("backbone_config", TINY_BACKBONES["towers"])
-        return ESMM(schema=self.tiny_schema(), embedding_dim=4, **kwargs)
-
-    def test_registered(self):
-        self.assertIs(get_estimator("esmm"), ESMM)
-        self.assertIn("SIGIR 2018", ESMM.paper)
+class ESMMTest(EstimatorTestCase):
+    estimator = ESMM
+    name = "esmm"
+    venue = "SIGIR 2018"
 
     def test_loss_matches_numpy_reference(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
@@ -169,10 +159,3 @@ class ESMMTest(TestCase):
     def test_invalid_weights(self):
         with self.assertRaisesRegex(ValueError, "Received: ctcvr_weight=-1"):
             self.model(ctcvr_weight=-1)
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=32)
-        history = self.run_fit_test(model, features, labels, steps=2)
-        self.assertEqual(len(history.history["loss"]), 2)

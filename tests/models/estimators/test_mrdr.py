@@ -1,26 +1,19 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.losses import ImputationLoss
 from tfcvr.losses import MRDRImputationLoss
 from tfcvr.models import MRDR
-from tfcvr.models import get_estimator
 from tfcvr.models.alternating_training import IMPUTATION_TERM
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
-TINY = {"hidden_units": [8]}
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.004, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
 PSEUDO = np.array([0.3, 0.9, 0.1, 0.5, 0.05, 0.6, 0.2, 0.4], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_mrdr(target, weighting, imputation_normalization, floor):
@@ -43,14 +36,12 @@ def np_mrdr(target, weighting, imputation_normalization, floor):
     }
 
 
-class MRDRTest(TestCase):
-    def model(self, **kwargs):
-        return MRDR(schema=self.tiny_schema(), embedding_dim=4,
-                    backbone_config=TINY, **kwargs)
+class MRDRTest(EstimatorTestCase):
+    estimator = MRDR
+    name = "mrdr"
+    venue = "SIGIR 2021"
 
-    def test_registered_and_defaults(self):
-        self.assertIs(get_estimator("mrdr"), MRDR)
-        self.assertIn("SIGIR 2021", MRDR.paper)
+    def test_defaults(self):
         model = self.model()
         self.assertTrue(model.alternating)
         self.assertIsInstance(model.imputation_loss, MRDRImputationLoss)
@@ -108,19 +99,6 @@ class MRDRTest(TestCase):
         revived = self.run_serialization_test(model)
         self.assertEqual(revived.imputation_weighting, "dr")
 
-    def test_fit_and_save_load(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=48)
-        self.run_fit_test(model, features, labels)
-        self.run_model_saving_test(model, features)
-
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, "imputation_weighting='ips'"):
             self.model(imputation_weighting="ips")
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=32)
-        history = self.run_fit_test(model, features, labels, steps=2)
-        self.assertEqual(len(history.history["loss"]), 2)

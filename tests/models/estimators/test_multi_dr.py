@@ -1,24 +1,17 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.models import MultiDR
-from tfcvr.models import get_estimator
 from tfcvr.models.alternating_training import IMPUTATION_TERM
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
-TINY = {"hidden_units": [8]}
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.004, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
 IMPUTED = np.array([0.3, 0.9, 0.1, 0.5, 0.05, 0.6, 0.2, 0.4], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_multi_dr(normalization, imputation_normalization, floor, target,
@@ -41,14 +34,13 @@ def np_multi_dr(normalization, imputation_normalization, floor, target,
     }
 
 
-class MultiDRTest(TestCase):
-    def model(self, **kwargs):
-        return MultiDR(schema=self.tiny_schema(), embedding_dim=4,
-                       backbone_config=TINY, **kwargs)
+class MultiDRTest(EstimatorTestCase):
+    estimator = MultiDR
+    name = "multi_dr"
+    venue = "WWW 2020"
+    fit_variants = ({"alternating": False}, {"alternating": True})
 
-    def test_registered(self):
-        self.assertIs(get_estimator("multi_dr"), MultiDR)
-        self.assertIn("WWW 2020", MultiDR.paper)
+    def test_joint_by_default(self):
         self.assertFalse(self.model().alternating)
 
     def test_loss_matches_numpy_reference(self):
@@ -115,12 +107,6 @@ class MultiDRTest(TestCase):
         self.assertTrue(revived.alternating)
         self.assertEqual(revived.dr_loss.imputation_target, "label")
 
-    def test_fit_and_save_load(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=48)
-        self.run_fit_test(model, features, labels)
-        self.run_model_saving_test(model, features)
-
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, "imputation_weight=-2"):
             self.model(imputation_weight=-2)
@@ -128,11 +114,3 @@ class MultiDRTest(TestCase):
             self.model(normalization="click")
         with self.assertRaisesRegex(ValueError, "imputation_target='x'"):
             self.model(imputation_target="x")
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        for alternating in (False, True):
-            model = self.model(alternating=alternating)
-            features, labels = self.batch(model.schema, batch_size=32)
-            history = self.run_fit_test(model, features, labels, steps=2)
-            self.assertEqual(len(history.history["loss"]), 2)

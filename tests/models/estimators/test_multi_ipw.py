@@ -1,22 +1,15 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.models import MultiIPW
-from tfcvr.models import get_estimator
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
-TINY = {"hidden_units": [8]}
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.004, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_multi_ipw(normalization, floor, w_ctr=1.0, w_cvr=1.0):
@@ -29,14 +22,10 @@ def np_multi_ipw(normalization, floor, w_ctr=1.0, w_cvr=1.0):
             w_cvr * (weights * np_bce(CONVERSION, P_CVR)).sum() / n)
 
 
-class MultiIPWTest(TestCase):
-    def model(self, **kwargs):
-        return MultiIPW(schema=self.tiny_schema(), embedding_dim=4,
-                        backbone_config=TINY, **kwargs)
-
-    def test_registered(self):
-        self.assertIs(get_estimator("multi_ipw"), MultiIPW)
-        self.assertIn("WWW 2020", MultiIPW.paper)
+class MultiIPWTest(EstimatorTestCase):
+    estimator = MultiIPW
+    name = "multi_ipw"
+    venue = "WWW 2020"
 
     def test_loss_matches_numpy_reference(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
@@ -90,12 +79,6 @@ class MultiIPWTest(TestCase):
         self.assertEqual(revived.normalization, "snips")
         self.assertEqual(revived.ipw_loss.propensity_floor, 0.05)
 
-    def test_fit_and_save_load(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=48)
-        self.run_fit_test(model, features, labels)
-        self.run_model_saving_test(model, features)
-
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, "Received: cvr_weight=-1"):
             self.model(cvr_weight=-1)
@@ -103,10 +86,3 @@ class MultiIPWTest(TestCase):
             self.model(normalization="all")
         with self.assertRaisesRegex(ValueError, "propensity_floor=1.5"):
             self.model(propensity_floor=1.5)
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=32)
-        history = self.run_fit_test(model, features, labels, steps=2)
-        self.assertEqual(len(history.history["loss"]), 2)

@@ -5,8 +5,8 @@ import pytest
 from tfcvr.features import keys
 from tfcvr.layers.backbones import BACKBONES
 from tfcvr.models import NaiveCVR
-from tfcvr.models import get_estimator
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
 TINY_BACKBONES = {
     "towers": {"hidden_units": [8]},
@@ -22,11 +22,6 @@ CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.6, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_naive_loss(click, conversion, ctr, cvr, normalization, w_ctr=1.0,
@@ -49,13 +44,9 @@ def outputs_for(ctr, cvr):
             keys.CTCVR: (ctr * cvr)[:, None]}
 
 
-class NaiveCVRTest(TestCase):
-    def model(self, **kwargs):
-        kwargs.setdefault("backbone_config", TINY_BACKBONES["towers"])
-        return NaiveCVR(schema=self.tiny_schema(), embedding_dim=4, **kwargs)
-
-    def test_registered(self):
-        self.assertIs(get_estimator("naive"), NaiveCVR)
+class NaiveCVRTest(EstimatorTestCase):
+    estimator = NaiveCVR
+    name = "naive"
 
     def test_loss_matches_numpy_reference_for_both_normalizations(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}

@@ -1,22 +1,15 @@
 import keras
 import numpy as np
-import pytest
 
 from tfcvr.features import keys
 from tfcvr.models import NISE
-from tfcvr.models import get_estimator
-from tfcvr.testing import TestCase
+from tfcvr.testing import EstimatorTestCase
+from tfcvr.testing import np_bce
 
-TINY = {"hidden_units": [8]}
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
 P_CTR = np.array([0.9, 0.2, 0.004, 0.7, 0.1, 0.3, 0.55, 0.05], "float32")
 P_CVR = np.array([0.8, 0.5, 0.3, 0.6, 0.2, 0.4, 0.1, 0.7], "float32")
-
-
-def np_bce(y, p, eps=1e-7):
-    p = np.clip(p.astype("float64"), eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def np_nise(alpha, beta, dynamic, unclicked_weight):
@@ -30,14 +23,10 @@ def np_nise(alpha, beta, dynamic, unclicked_weight):
     return {keys.CTR: ctr_loss, keys.CVR: weight * cvr_loss}
 
 
-class NISETest(TestCase):
-    def model(self, **kwargs):
-        return NISE(schema=self.tiny_schema(), embedding_dim=4,
-                    backbone_config=TINY, **kwargs)
-
-    def test_registered(self):
-        self.assertIs(get_estimator("nise"), NISE)
-        self.assertIn("RecSys 2024", NISE.paper)
+class NISETest(EstimatorTestCase):
+    estimator = NISE
+    name = "nise"
+    venue = "RecSys 2024"
 
     def test_loss_matches_numpy_reference(self):
         labels = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
@@ -99,21 +88,8 @@ class NISETest(TestCase):
         revived = self.run_serialization_test(model)
         self.assertFalse(revived.dynamic_weight)
 
-    def test_fit_and_save_load(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=48)
-        self.run_fit_test(model, features, labels)
-        self.run_model_saving_test(model, features)
-
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, "beta=-1"):
             self.model(beta=-1)
         with self.assertRaisesRegex(ValueError, "dynamic_weight='yes'"):
             self.model(dynamic_weight="yes")
-
-    @pytest.mark.jax
-    def test_fit_step_on_current_backend(self):
-        model = self.model()
-        features, labels = self.batch(model.schema, batch_size=32)
-        history = self.run_fit_test(model, features, labels, steps=2)
-        self.assertEqual(len(history.history["loss"]), 2)
