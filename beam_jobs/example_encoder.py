@@ -2,7 +2,6 @@ import struct
 
 from tfcvr.features import keys
 
-WEIGHT_SUFFIX = "__weight"
 
 # Protobuf wire tags (field_number << 3 | wire_type 2 "length-delimited").
 _TAG_1 = b"\x0a"  # Example.features, Features.feature entry, entry key,
@@ -106,7 +105,7 @@ class ExampleEncoder:
                 )
                 fields.append((f.name, encode, f.is_multi_valued))
             if f.is_multi_valued and f.weighted:
-                fields.append((f.name + WEIGHT_SUFFIX, _float_feature, True))
+                fields.append((f.name + keys.WEIGHT_SUFFIX, _float_feature, True))
         fields += [(label, _int64_feature, False) for label in schema.labels]
         fields += [(c, _float_feature, False) for c in schema.extra_columns]
         self._encoders = [

@@ -1,6 +1,6 @@
 """Small synthetic impression logs for tests, examples and throughput runs.
 
-Not a simulator (see `tfcvr.data.simulate` for one with selection bias and
+Not a simulator (see `tfcvr.simulation.simulate` for one with selection bias and
 ground truth that means something): just rows of every column kind the
 generic readers handle, with clicks and conversions that satisfy the
 entire-space rule (a conversion implies a click).

@@ -15,7 +15,8 @@ import functools
 import math
 import re
 
-from beam_jobs.readers.row_converter import WEIGHT_SUFFIX
+from tfcvr.features import keys
+
 
 # The 23 fields the PaddleRec ESMM/ESCM2 readers keep, in the column order
 # of torch-rechub's preprocessed CSV.
@@ -61,7 +62,7 @@ def column_name(field):
 
 
 def weight_column(column):
-    return column + WEIGHT_SUFFIX
+    return column + keys.WEIGHT_SUFFIX
 
 
 def id_roles(fields):

@@ -8,7 +8,6 @@ from tfcvr.features import keys
 KEY_FIELD = "__key__"
 SPLIT_FIELD = "__split__"
 TIMESTAMP_FIELD = "__timestamp__"
-WEIGHT_SUFFIX = "__weight"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Numeric values are stored as float32.
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -293,7 +292,7 @@ class RowConverter:
             )
         for name, fn, weighted in self._steps:
             if weighted:
-                row[name], row[name + WEIGHT_SUFFIX] = fn(get(name), name)
+                row[name], row[name + keys.WEIGHT_SUFFIX] = fn(get(name), name)
             else:
                 row[name] = fn(get(name), name)
         if spec.timestamp is not None:

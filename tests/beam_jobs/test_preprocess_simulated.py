@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from beam_jobs import preprocess
-from tfcvr.data.simulate import simulate
+from tfcvr.simulation import simulate
 from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
 from tfcvr.training import train

@@ -10,9 +10,9 @@ from tfcvr.export.model_config import read_model_config
 from tfcvr.training.model_dir import recorded_data_dir
 from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
-from tfcvr.export.tiny_model import TRAINING_RECORD
-from tfcvr.export.tiny_model import train_tiny_model
-from tfcvr.export.tiny_model import write_tiny_dataset_dir
+from tfcvr.testing.tiny_model import TRAINING_RECORD
+from tfcvr.testing.tiny_model import train_tiny_model
+from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 
 # The module (tfcvr.export re-exports a function of the same name).
 check_module = importlib.import_module("tfcvr.export.check_saved_model")

@@ -16,8 +16,8 @@ from tfcvr.cli.main import main
 from tfcvr.export import export_saved_model
 from tfcvr.export.check_saved_model import keras_reference
 from tfcvr.export.sample_rows import synthetic_rows
-from tfcvr.export.tiny_model import train_tiny_model
-from tfcvr.export.tiny_model import write_tiny_dataset_dir
+from tfcvr.testing.tiny_model import train_tiny_model
+from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 from tfcvr.features import keys
 from tfcvr.serving import TFServingClient
 

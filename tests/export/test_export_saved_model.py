@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfcvr.data.feature_transform import INT_MISSING
 from tfcvr.data.feature_transform import FeatureTransform
 from tfcvr.export import export_saved_model
 from tfcvr.export import next_version
@@ -13,9 +12,9 @@ from tfcvr.export.check_saved_model import keras_reference
 from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.export.sample_rows import synthetic_rows
-from tfcvr.export.tiny_model import tiny_raw_rows
+from tfcvr.testing.tiny_model import tiny_raw_rows
 from tfcvr.features import keys
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def exported(trained, tmp_path_factory):
 
 def _serve(loaded, rows, schema):
     columns = columns_from_rows(rows, schema)
-    signature = loaded.signatures[conventions.SERVING_DEFAULT]
+    signature = loaded.signatures[wire.SERVING_DEFAULT]
     args = {
         arg: tf.constant(columns[spec.name])
         for arg, spec in signature.structured_input_signature[1].items()
@@ -43,8 +42,8 @@ def _serve(loaded, rows, schema):
 
 
 def _examples(loaded, serialized):
-    signature = loaded.signatures[conventions.PREDICT_EXAMPLES]
-    out = signature(**{conventions.EXAMPLES_INPUT: tf.constant(serialized)})
+    signature = loaded.signatures[wire.PREDICT_EXAMPLES]
+    out = signature(**{wire.EXAMPLES_INPUT: tf.constant(serialized)})
     return {k: v.numpy() for k, v in out.items()}
 
 
@@ -72,7 +71,7 @@ def test_serving_default_equals_keras_on_transformed_rows(trained, exported):
 def test_signatures_take_raw_values_by_name(trained, exported):
     _, _, model = trained
     _, _, loaded = exported
-    signature = loaded.signatures[conventions.SERVING_DEFAULT]
+    signature = loaded.signatures[wire.SERVING_DEFAULT]
     specs = {s.name: s for s in signature.structured_input_signature[1].values()}
     assert specs["item"].dtype == tf.int64 and specs["item"].shape.rank == 1
     assert specs["city"].dtype == tf.string
@@ -80,9 +79,9 @@ def test_signatures_take_raw_values_by_name(trained, exported):
     assert specs["tags"].dtype == tf.string and specs["tags"].shape.rank == 2
     assert specs["history__weight"].dtype == tf.float32
     assert specs["price"].dtype == tf.float32
-    examples = loaded.signatures[conventions.PREDICT_EXAMPLES]
+    examples = loaded.signatures[wire.PREDICT_EXAMPLES]
     (spec,) = examples.structured_input_signature[1].values()
-    assert spec.name == conventions.EXAMPLES_INPUT and spec.dtype == tf.string
+    assert spec.name == wire.EXAMPLES_INPUT and spec.dtype == tf.string
 
 
 def test_unknown_ids_map_to_oov(trained, exported):
@@ -158,11 +157,11 @@ def test_required_feature_missing_is_an_invalid_argument(trained, exported):
     rows = [{"user": 3, "item": 1002}, {"user": 4}]
     with pytest.raises(tf.errors.InvalidArgumentError, match="`item` is missing"):
         _serve(loaded, rows, model.schema)
-    signature = loaded.signatures[conventions.PREDICT_EXAMPLES]
+    signature = loaded.signatures[wire.PREDICT_EXAMPLES]
     serialized = [example_from_row(r, model.schema).SerializeToString()
                   for r in rows]
     with pytest.raises(tf.errors.InvalidArgumentError, match="`item` is missing"):
-        signature(**{conventions.EXAMPLES_INPUT: tf.constant(serialized)})
+        signature(**{wire.EXAMPLES_INPUT: tf.constant(serialized)})
 
 
 def test_predict_examples_equals_serving_default(trained, exported):
@@ -298,10 +297,6 @@ def test_every_registered_estimator_exports(trained, tmp_path):
         for key in expected:
             np.testing.assert_allclose(out[key], expected[key], atol=1e-5,
                                        err_msg=f"{name}/{key}")
-
-
-def test_int_missing_marker_matches_the_data_pipeline():
-    assert conventions.INT_MISSING == INT_MISSING
 
 
 def test_feature_names_that_are_not_python_identifiers(tmp_path):

@@ -6,9 +6,9 @@ from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.export.raw_rows import rows_from_examples
 from tfcvr.export.raw_rows import serving_input_specs
-from tfcvr.export.tiny_model import tiny_log_schema
-from tfcvr.export.tiny_model import tiny_raw_rows
-from tfcvr.serving import conventions
+from tfcvr.testing.tiny_model import tiny_log_schema
+from tfcvr.testing.tiny_model import tiny_raw_rows
+from tfcvr.features import wire
 
 
 def _schema():
@@ -33,7 +33,7 @@ def test_columns_fill_markers_and_pad():
         {"item": 1002, "history": [], "tags": None, "age": None},
     ]
     columns = columns_from_rows(rows, schema)
-    assert columns["user"].tolist() == [3, conventions.INT_MISSING]
+    assert columns["user"].tolist() == [3, wire.INT_MISSING]
     assert columns["user"].dtype == np.int64
     assert columns["city"].tolist() == [b"paris", b""]
     assert columns["history"].tolist() == [[1001, 1002, 1003], [-1, -1, -1]]

@@ -10,7 +10,7 @@ from tfcvr.export.warmup import WARMUP_DIR
 from tfcvr.export.warmup import WARMUP_FILE
 from tfcvr.export.warmup import predict_request
 from tfcvr.export.warmup import write_warmup_requests
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 
 def test_warmup_file_holds_prediction_logs_that_run(trained, tmp_path):
@@ -26,9 +26,9 @@ def test_warmup_file_holds_prediction_logs_that_run(trained, tmp_path):
     assert all(log.WhichOneof("log_type") == "predict_log" for log in logs)
     signatures = [log.predict_log.request.model_spec.signature_name
                   for log in logs]
-    assert signatures == [conventions.SERVING_DEFAULT,
-                          conventions.SERVING_DEFAULT,
-                          conventions.PREDICT_EXAMPLES]
+    assert signatures == [wire.SERVING_DEFAULT,
+                          wire.SERVING_DEFAULT,
+                          wire.PREDICT_EXAMPLES]
     assert {log.predict_log.request.model_spec.name for log in logs} == {"esmm"}
     batch_one = logs[0].predict_log.request
     assert set(batch_one.inputs) == {

@@ -5,7 +5,6 @@ from tfcvr.features import keys
 from tfcvr.layers.backbones import BACKBONES
 from tfcvr.layers.backbones import Backbone
 from tfcvr.layers.backbones import MMoE
-from tfcvr.layers.embedding.feature_embedding import WEIGHT_SUFFIX
 from tfcvr.models import ESMM
 from tfcvr.models import CVRModel
 from tfcvr.testing import TestCase
@@ -63,7 +62,7 @@ class CVRModelTest(TestCase):
         self.assertEqual(len(model.trainable_weights), 3 + 2 + 4 + 4)
         dummy = model.dummy_inputs(batch_size=3)
         self.assertEqual(set(dummy), set(schema.feature_names)
-                         | {"history" + WEIGHT_SUFFIX})
+                         | {"history" + keys.WEIGHT_SUFFIX})
         self.assertEqual(dummy["history"].shape, (3, 4))
         for head in model.heads:
             self.assertEqual(head.dtype_policy.name, "float32")

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from tfcvr.export.tiny_model import train_tiny_model
-from tfcvr.export.tiny_model import write_tiny_dataset_dir
+from tfcvr.testing.tiny_model import train_tiny_model
+from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 
 
 @pytest.fixture(scope="session")

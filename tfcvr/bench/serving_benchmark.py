@@ -86,8 +86,8 @@ def _resolve(path):
 
 def _tiny_saved_model(root, estimator):
     from tfcvr.export.export_saved_model import export_saved_model
-    from tfcvr.export.tiny_model import train_tiny_model
-    from tfcvr.export.tiny_model import write_tiny_dataset_dir
+    from tfcvr.testing.tiny_model import train_tiny_model
+    from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 
     data = write_tiny_dataset_dir(os.path.join(root, "data"), rows=512)
     model_dir = os.path.join(root, "model")
@@ -149,7 +149,7 @@ def _start_server(saved_model):
 
 
 def _http(saved_model, rows, settings, batch):
-    from tfcvr.serving.saved_model_timing import percentiles
+    from tfcvr.bench.saved_model_timing import percentiles
 
     process, url, name = _start_server(saved_model)
     host, port = url.split("//")[1].split(":")
@@ -219,7 +219,7 @@ def _http(saved_model, rows, settings, batch):
 
 
 def run(args):
-    from tfcvr.serving.saved_model_timing import time_saved_model
+    from tfcvr.bench.saved_model_timing import time_saved_model
 
     settings = _settings(args)
     tmp = None

@@ -124,7 +124,7 @@ def synthetic_encoded(rows, seed=0):
 def run(args):
     import keras
 
-    from tfcvr.callbacks import ThroughputCallback
+    from tfcvr.training.throughput_callback import ThroughputCallback
     from tfcvr.features import keys
     from tfcvr.models import build_estimator
     from tfcvr.training.params import parse_params

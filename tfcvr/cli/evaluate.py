@@ -13,29 +13,10 @@ def add_arguments(parser):
     parser.add_argument("--all", action="store_true", help="print every scalar metric, not the summary")
 
 
-def evaluate_dir(data_dir, model_dir, split="eval", batch_size=8192,
-                 max_batches=None, progress=True, model=None):
-    """Metrics dict of the model in `model_dir` on one split of `data_dir`."""
-    from tfcvr.data import DatasetDir
-    from tfcvr.evaluation import evaluate_model
-    from tfcvr.training.model_dir import load_model_dir
-
-    data = DatasetDir(data_dir)
-    if model is None:
-        model, _ = load_model_dir(model_dir)
-    dataset = data.dataset(split, batch_size, training=False, include_extra=True)
-    return evaluate_model(
-        model,
-        dataset,
-        user_id_feature=data.schema.user_id,
-        max_batches=max_batches,
-        progress=progress,
-    )
-
-
 def run(args):
     from tfcvr.evaluation import format_metrics_table
     from tfcvr.evaluation import json_safe
+    from tfcvr.training.evaluate_dir import evaluate_dir
 
     metrics = evaluate_dir(args.data, args.model_dir, args.split,
                            args.batch_size, args.max_batches)

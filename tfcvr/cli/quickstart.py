@@ -37,8 +37,8 @@ def _step(number, text):
 
 def run(args):
     from beam_jobs import preprocess
-    from tfcvr.cli.evaluate import evaluate_dir
-    from tfcvr.data.simulate import simulate
+    from tfcvr.training.evaluate_dir import evaluate_dir
+    from tfcvr.simulation import simulate
     from tfcvr.evaluation import format_metrics_table
     from tfcvr.export import export_saved_model
     from tfcvr.export import load_and_predict

@@ -71,7 +71,7 @@ def run(args):
         if value is not None and not 0.0 < value < 1.0:
             raise ValueError(f"{flag} must be strictly between 0 and 1. Received: {value}")
 
-    from tfcvr.data.simulate import simulate
+    from tfcvr.simulation import simulate
 
     progress = (
         not args.no_progress and rows >= PROGRESS_MIN_ROWS and sys.stderr.isatty()

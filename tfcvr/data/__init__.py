@@ -1,8 +1,7 @@
-"""Input pipeline (tf.data) and the log simulator.
+"""The tf.data input pipeline: a preprocessed dataset directory to batches.
 
-Exports are lazy: the simulator needs no TensorFlow, so `tfcvr simulate`
-does not pay for importing it. `tfcvr.data.simulate` is the simulator's
-module; its function is `tfcvr.data.simulate.simulate`.
+Exports are lazy so that importing `tfcvr.data` does not load TensorFlow
+before a command needs it (the CLI's start-up time).
 """
 
 import importlib
@@ -11,9 +10,6 @@ _EXPORTS = {
     "DatasetDir": "tfcvr.data.dataset_dir",
     "FeatureTransform": "tfcvr.data.feature_transform",
     "make_dataset": "tfcvr.data.tfrecord_dataset",
-    "Simulator": "tfcvr.data.simulator",
-    "SimulationConfig": "tfcvr.data.simulation_config",
-    "AliccpWriter": "tfcvr.data.aliccp_writer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,13 +1,11 @@
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from tfcvr.features import keys
+from tfcvr.features import wire
 
 # Parsed in place of a missing single-valued int64 categorical value.
-INT_MISSING = np.iinfo(np.int64).min
-WEIGHT_SUFFIX = "__weight"
 
 
 class FeatureTransform(tf.Module):
@@ -80,11 +78,11 @@ class FeatureTransform(tf.Module):
             if f.is_multi_valued:
                 spec[f.name] = tf.io.RaggedFeature(dtype)
                 if f.weighted:
-                    spec[f.name + WEIGHT_SUFFIX] = tf.io.RaggedFeature(
+                    spec[f.name + keys.WEIGHT_SUFFIX] = tf.io.RaggedFeature(
                         tf.float32
                     )
             elif f.is_categorical:
-                default = "" if f.value_dtype == "string" else INT_MISSING
+                default = "" if f.value_dtype == "string" else wire.INT_MISSING
                 spec[f.name] = tf.io.FixedLenFeature([], dtype, default)
             else:
                 spec[f.name] = tf.io.FixedLenFeature(
@@ -124,7 +122,7 @@ class FeatureTransform(tf.Module):
                     tf.int32,
                 )
                 if f.weighted:
-                    weights = raw.get(f.name + WEIGHT_SUFFIX)
+                    weights = raw.get(f.name + keys.WEIGHT_SUFFIX)
                     if weights is None:
                         weights = ragged.with_flat_values(
                             tf.ones(tf.shape(ragged.flat_values), tf.float32)
@@ -132,7 +130,7 @@ class FeatureTransform(tf.Module):
                     # An absent, short or NaN weight counts 1.0 (as in
                     # serving); padding positions are masked by index 0.
                     weights = _weights_matrix(weights, f.max_len)
-                    out[f.name + WEIGHT_SUFFIX] = tf.where(
+                    out[f.name + keys.WEIGHT_SUFFIX] = tf.where(
                         tf.math.is_nan(weights), tf.ones_like(weights), weights
                     )
             elif f.is_categorical:
@@ -144,7 +142,7 @@ class FeatureTransform(tf.Module):
                     missing = tf.equal(value, "")
                 else:
                     value = tf.cast(value, tf.int64)
-                    missing = tf.equal(value, INT_MISSING)
+                    missing = tf.equal(value, wire.INT_MISSING)
                 ids = self._lookup(f, value)
                 out[f.name] = tf.cast(
                     tf.where(missing, tf.zeros_like(ids), ids), tf.int32

@@ -19,7 +19,7 @@ from tfcvr.data.feature_transform import FeatureTransform
 from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.export.raw_rows import transform_inputs_from_rows
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 _LOADER = r"""
 import json
@@ -56,9 +56,9 @@ for key, value in outputs.items():
     results[%(predict_examples)r + "/" + key] = value.numpy()
 np.savez(output_path, **results)
 """ % {
-    "serving_default": conventions.SERVING_DEFAULT,
-    "predict_examples": conventions.PREDICT_EXAMPLES,
-    "examples": conventions.EXAMPLES_INPUT,
+    "serving_default": wire.SERVING_DEFAULT,
+    "predict_examples": wire.PREDICT_EXAMPLES,
+    "examples": wire.EXAMPLES_INPUT,
 }
 
 

@@ -16,7 +16,7 @@ from tfcvr.export.serving_module import ServingModule
 from tfcvr.export.warmup import WARMUP_DIR
 from tfcvr.export.warmup import predict_request
 from tfcvr.export.warmup import write_warmup_requests
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 EXPORT_INFO_FILE = "tfcvr_export.json"
 DEFAULT_WARMUP_ROWS = 8
@@ -172,14 +172,14 @@ def _requests(name, rows, schema):
         requests.append(
             predict_request(
                 name, columns_from_rows(batch, schema),
-                conventions.SERVING_DEFAULT,
+                wire.SERVING_DEFAULT,
             )
         )
     examples = [example_from_row(r, schema).SerializeToString() for r in rows]
     requests.append(
         predict_request(
-            name, {conventions.EXAMPLES_INPUT: examples},
-            conventions.PREDICT_EXAMPLES,
+            name, {wire.EXAMPLES_INPUT: examples},
+            wire.PREDICT_EXAMPLES,
         )
     )
     return requests
@@ -221,16 +221,16 @@ def _write_info(directory, model, module, name, version):
         "tfcvr_version": __version__,
         "tensorflow_version": tf.__version__,
         "signatures": {
-            conventions.SERVING_DEFAULT: {
+            wire.SERVING_DEFAULT: {
                 "inputs": {
                     n: {"dtype": d, "rank": r}
                     for n, (d, r) in serving_input_specs(model.schema).items()
                 },
             },
-            conventions.PREDICT_EXAMPLES: {
+            wire.PREDICT_EXAMPLES: {
                 "inputs": {
-                    conventions.EXAMPLES_INPUT: {
-                        "dtype": conventions.DT_STRING, "rank": 1
+                    wire.EXAMPLES_INPUT: {
+                        "dtype": wire.DT_STRING, "rank": 1
                     }
                 },
             },
@@ -239,9 +239,9 @@ def _write_info(directory, model, module, name, version):
         "output_shape": "(batch,) float32",
         "required_features": list(module.required_features),
         "missing_values": {
-            "int64": conventions.INT_MISSING,
-            "int64_list_padding": conventions.INT_PADDING,
-            "string": conventions.STRING_MISSING,
+            "int64": wire.INT_MISSING,
+            "int64_list_padding": wire.INT_PADDING,
+            "string": wire.STRING_MISSING,
             "float": "NaN",
         },
         "schema": model.schema.to_dict(),

@@ -11,7 +11,7 @@ from tfcvr.export.sample_rows import synthetic_rows
 from tfcvr.export.warmup import WARMUP_DIR
 from tfcvr.features import Schema
 from tfcvr.features import keys
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 
 def load_and_predict(saved_model_dir, data_dir=None, split=keys.EVAL_SPLIT):
@@ -44,7 +44,7 @@ def load_and_predict(saved_model_dir, data_dir=None, split=keys.EVAL_SPLIT):
         rows = synthetic_rows(schema, None, 1, keep_present=required)
     row = {k: v for k, v in rows[0].items() if v is not None}
     loaded = tf.saved_model.load(saved_model_dir)
-    signature = loaded.signatures[conventions.SERVING_DEFAULT]
+    signature = loaded.signatures[wire.SERVING_DEFAULT]
     columns = columns_from_rows([row], schema)
     args = {
         arg: tf.constant(columns[spec.name])

@@ -11,9 +11,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfcvr.data.feature_transform import INT_MISSING
-from tfcvr.data.feature_transform import WEIGHT_SUFFIX
-from tfcvr.serving import conventions
+from tfcvr.features import keys
+from tfcvr.features import wire
 
 
 def serving_input_specs(schema):
@@ -22,22 +21,22 @@ def serving_input_specs(schema):
     for f in schema.features:
         if f.is_categorical:
             dtype = (
-                conventions.DT_STRING
+                wire.DT_STRING
                 if f.value_dtype == "string"
-                else conventions.DT_INT64
+                else wire.DT_INT64
             )
             specs[f.name] = (dtype, 2 if f.is_multi_valued else 1)
             if f.is_multi_valued and f.weighted:
-                specs[f.name + WEIGHT_SUFFIX] = (conventions.DT_FLOAT, 2)
+                specs[f.name + keys.WEIGHT_SUFFIX] = (wire.DT_FLOAT, 2)
         else:
-            specs[f.name] = (conventions.DT_FLOAT, 1)
+            specs[f.name] = (wire.DT_FLOAT, 1)
     return specs
 
 
 def _numpy_dtype(dtype):
-    if dtype == conventions.DT_STRING:
+    if dtype == wire.DT_STRING:
         return object
-    if dtype in conventions.INTEGER_DTYPES:
+    if dtype in wire.INTEGER_DTYPES:
         return np.int64
     return np.float32
 
@@ -52,19 +51,19 @@ def columns_from_rows(rows, schema):
     """Raw rows -> `{input name: numpy array}` for `serving_default`.
 
     Absent values get the missing-value markers of
-    `tfcvr.serving.conventions`; multi-valued lists are padded to the
+    `tfcvr.features.wire`; multi-valued lists are padded to the
     longest list of the batch.
     """
     if not rows:
         raise ValueError("columns_from_rows needs at least one row.")
     specs = serving_input_specs(schema)
-    completed = conventions.complete_instances(
+    completed = wire.complete_instances(
         [{k: v for k, v in row.items() if k in specs} for row in rows], specs
     )
     columns = {}
     for name, (dtype, _) in specs.items():
         values = [row[name] for row in completed]
-        if dtype == conventions.DT_STRING:
+        if dtype == wire.DT_STRING:
             values = [
                 [_as_text(v) for v in value]
                 if isinstance(value, list)
@@ -99,12 +98,12 @@ def transform_inputs_from_rows(rows, schema):
         if f.weighted:
             weights = []
             for row, n in zip(rows, lengths):
-                given = list(row.get(f.name + WEIGHT_SUFFIX) or [])[:n]
+                given = list(row.get(f.name + keys.WEIGHT_SUFFIX) or [])[:n]
                 given += [None] * (n - len(given))
                 weights += [1.0 if w is None or (
                     isinstance(w, float) and math.isnan(w)) else float(w)
                     for w in given]
-            raw[f.name + WEIGHT_SUFFIX] = tf.RaggedTensor.from_row_lengths(
+            raw[f.name + keys.WEIGHT_SUFFIX] = tf.RaggedTensor.from_row_lengths(
                 tf.constant(weights, dtype=tf.float32, shape=[len(weights)]),
                 lengths,
             )
@@ -124,9 +123,9 @@ def example_from_row(row, schema):
             values = [] if value is None else list(value)
             feature[f.name] = _feature_list(values, f.value_dtype)
             if f.weighted:
-                weights = row.get(f.name + WEIGHT_SUFFIX)
+                weights = row.get(f.name + keys.WEIGHT_SUFFIX)
                 weights = [1.0] * len(values) if weights is None else weights
-                feature[f.name + WEIGHT_SUFFIX] = tf.train.Feature(
+                feature[f.name + keys.WEIGHT_SUFFIX] = tf.train.Feature(
                     float_list=tf.train.FloatList(value=list(weights))
                 )
         elif f.is_categorical:
@@ -166,7 +165,7 @@ def parse_raw_examples(serialized, schema):
             dtype = tf.float32
         spec[f.name] = tf.io.RaggedFeature(dtype)
         if f.is_multi_valued and f.weighted:
-            spec[f.name + WEIGHT_SUFFIX] = tf.io.RaggedFeature(tf.float32)
+            spec[f.name + keys.WEIGHT_SUFFIX] = tf.io.RaggedFeature(tf.float32)
     parsed = tf.io.parse_example(serialized, spec)
     raw = {}
     for f in schema.features:
@@ -174,14 +173,14 @@ def parse_raw_examples(serialized, schema):
         if f.is_multi_valued:
             raw[f.name] = value
             if f.weighted:
-                raw[f.name + WEIGHT_SUFFIX] = parsed[f.name + WEIGHT_SUFFIX]
+                raw[f.name + keys.WEIGHT_SUFFIX] = parsed[f.name + keys.WEIGHT_SUFFIX]
             continue
         if not f.is_categorical:
             marker = float("nan")
         elif f.value_dtype == "string":
             marker = ""
         else:
-            marker = INT_MISSING
+            marker = wire.INT_MISSING
         raw[f.name] = value.to_tensor(default_value=marker, shape=[None, 1])[
             :, 0
         ]
@@ -208,7 +207,7 @@ def _python_value(value):
         return [_python_value(v) for v in value]
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    if isinstance(value, int) and value == INT_MISSING:
+    if isinstance(value, int) and value == wire.INT_MISSING:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None

@@ -14,7 +14,6 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfcvr.data.feature_transform import WEIGHT_SUFFIX
 from tfcvr.export.raw_rows import rows_from_examples
 from tfcvr.features import keys
 
@@ -88,7 +87,7 @@ def synthetic_rows(schema, vocab_dir, num_rows=8, seed=0, missing_rate=0.1,
                     for _ in range(n)
                 ]
                 if f.weighted:
-                    row[f.name + WEIGHT_SUFFIX] = [
+                    row[f.name + keys.WEIGHT_SUFFIX] = [
                         round(float(w), 3) for w in rng.uniform(0.5, 1.5, n)
                     ]
             elif f.is_categorical:

@@ -2,21 +2,19 @@ import re
 
 import tensorflow as tf
 
-from tfcvr.data.feature_transform import INT_MISSING
-from tfcvr.data.feature_transform import WEIGHT_SUFFIX
 from tfcvr.data.feature_transform import FeatureTransform
 from tfcvr.export.raw_rows import parse_raw_examples
 from tfcvr.export.raw_rows import serving_input_specs
 from tfcvr.features import keys
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 # TF graph node names; a signature input is a placeholder named after it.
 _NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
 
 _TF_DTYPES = {
-    conventions.DT_INT64: tf.int64,
-    conventions.DT_STRING: tf.string,
-    conventions.DT_FLOAT: tf.float32,
+    wire.DT_INT64: tf.int64,
+    wire.DT_STRING: tf.string,
+    wire.DT_FLOAT: tf.float32,
 }
 
 
@@ -135,13 +133,13 @@ class ServingModule(tf.Module):
             serve = tf.function(self._serve, autograph=False)
             serve_examples = tf.function(self._serve_examples, autograph=False)
             self._signatures = {
-                conventions.SERVING_DEFAULT: serve.get_concrete_function(
+                wire.SERVING_DEFAULT: serve.get_concrete_function(
                     *self.input_signature()
                 ),
-                conventions.PREDICT_EXAMPLES: (
+                wire.PREDICT_EXAMPLES: (
                     serve_examples.get_concrete_function(
                         tf.TensorSpec(
-                            [None], tf.string, name=conventions.EXAMPLES_INPUT
+                            [None], tf.string, name=wire.EXAMPLES_INPUT
                         )
                     )
                 ),
@@ -165,7 +163,7 @@ class ServingModule(tf.Module):
             )
             raw[f.name] = tf.ragged.boolean_mask(ids, mask)
             if f.weighted:
-                name = f.name + WEIGHT_SUFFIX
+                name = f.name + keys.WEIGHT_SUFFIX
                 raw[name] = tf.ragged.boolean_mask(
                     _align_weights(raw[name], tf.shape(ids)[1]), mask
                 )
@@ -176,7 +174,7 @@ class ServingModule(tf.Module):
         for f in self.schema.features:
             if f.is_multi_valued and f.weighted:
                 ids = raw[f.name]
-                name = f.name + WEIGHT_SUFFIX
+                name = f.name + keys.WEIGHT_SUFFIX
                 width = tf.cast(ids.bounding_shape()[1], tf.int32)
                 weights = _align_weights(
                     raw[name].to_tensor(default_value=float("nan")), width
@@ -206,7 +204,7 @@ class ServingModule(tf.Module):
         elif value.dtype.is_floating:
             present = tf.reduce_all(tf.logical_not(tf.math.is_nan(value)))
         else:
-            present = tf.reduce_all(tf.not_equal(value, INT_MISSING))
+            present = tf.reduce_all(tf.not_equal(value, wire.INT_MISSING))
         return tf.debugging.Assert(
             present,
             [f"Required feature `{name}` is missing in at least one row."],

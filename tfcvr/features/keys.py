@@ -37,6 +37,9 @@ FEATURE_KINDS = (CATEGORICAL_INT, CATEGORICAL_STRING, MULTI_CATEGORICAL, NUMERIC
 # 0 is padding / missing value, 1 .. num_oov are out-of-vocabulary buckets,
 # vocabulary entries follow in vocab-file order.
 PADDING_INDEX = 0
+# A weighted multi-valued feature `f` carries its per-value weights in the
+# column `f + WEIGHT_SUFFIX`.
+WEIGHT_SUFFIX = "__weight"
 
 # === Files of a preprocessed dataset directory ===
 SCHEMA_FILE = "schema.json"

@@ -6,7 +6,6 @@ from keras import ops
 from tfcvr.features import keys
 from tfcvr.losses import functional as F
 
-NORMALIZATIONS = ("exposure", "click", "snips")
 
 
 class CounterfactualLoss(keras.losses.Loss, abc.ABC):
@@ -46,7 +45,7 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
         dtype: dtype or None.
     """
 
-    normalizations = NORMALIZATIONS
+    normalizations = F.NORMALIZATIONS
     required_outputs = (keys.CTR, keys.CVR)
 
     def __init__(
@@ -98,13 +97,6 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
     def propensity_weight(self, propensity):
         return 1.0 / propensity
 
-    def propensity(self, y_pred):
-        """The clipped propensity `(batch,)` the weights are built from."""
-        p = F.flat(y_pred[keys.CTR])
-        if self.stop_gradient_propensity:
-            p = ops.stop_gradient(p)
-        return ops.clip(p, self.propensity_floor, 1.0)
-
     def bce(self, y_true, y_prob):
         return F.binary_crossentropy(
             F.flat(y_true), F.flat(y_prob), self.epsilon
@@ -137,22 +129,19 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
 
     def call(self, y_true, y_pred):
         click = F.flat(y_true[keys.CLICK])
-        batch = ops.cast(ops.shape(click)[0], "float32")
-        weight = click * self.propensity_weight(self.propensity(y_pred))
-        if self.normalization == "exposure":
-            weight = weight / batch
-        elif self.normalization == "click":
-            weight = weight / ops.maximum(ops.sum(click), 1.0)
-        else:
-            # A batch without clicks has all weights 0; the floor only keeps
-            # 0 / 0 out.
-            weight = weight / ops.maximum(ops.sum(weight), 1e-12)
-        if self.weight_cap is not None:
-            weight = ops.minimum(weight, self.weight_cap)
+        weight = F.propensity_weights(
+            click,
+            y_pred[keys.CTR],
+            normalization=self.normalization,
+            floor=self.propensity_floor,
+            cap=self.weight_cap,
+            stop_gradient=self.stop_gradient_propensity,
+            weight_fn=self.propensity_weight,
+        )
         direct, value = self.row_terms(y_true, y_pred)
         rows = weight * value
         if direct is not None:
-            rows = rows + direct / batch
+            rows = rows + direct / ops.cast(ops.shape(click)[0], "float32")
         return rows
 
     def get_config(self):

@@ -7,7 +7,6 @@ from keras import ops
 from tfcvr.features import Schema
 from tfcvr.features import keys
 from tfcvr.layers.backbones.backbone import get_backbone
-from tfcvr.layers.embedding.feature_embedding import WEIGHT_SUFFIX
 from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
 from tfcvr.losses import functional as F
 
@@ -194,7 +193,7 @@ class CVRModel(keras.Model):
             if spec.is_multi_valued:
                 inputs[spec.name] = np.zeros((batch_size, spec.max_len), "int32")
                 if spec.weighted:
-                    inputs[spec.name + WEIGHT_SUFFIX] = np.zeros(
+                    inputs[spec.name + keys.WEIGHT_SUFFIX] = np.zeros(
                         (batch_size, spec.max_len), "float32"
                     )
             elif spec.is_categorical:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import numpy as np
 
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 from tfcvr.serving.tf_serving_error import TFServingError
 
 _INT64_MIN = -(2**63)
@@ -45,7 +45,7 @@ def _string(value, name):
 def _integer(value, name, dtype):
     low, high = (
         (_INT64_MIN, _INT64_MAX)
-        if dtype == conventions.DT_INT64
+        if dtype == wire.DT_INT64
         else (_INT32_MIN, _INT32_MAX)
     )
     if isinstance(value, bool) or not isinstance(value, int):
@@ -73,11 +73,11 @@ def _show(value):
 
 
 def _scalar_converter(dtype, name):
-    if dtype == conventions.DT_STRING:
+    if dtype == wire.DT_STRING:
         return lambda v: _string(v, name)
-    if dtype in conventions.INTEGER_DTYPES:
+    if dtype in wire.INTEGER_DTYPES:
         return lambda v: _integer(v, name, dtype)
-    if dtype in conventions.FLOAT_DTYPES:
+    if dtype in wire.FLOAT_DTYPES:
         return lambda v: _float(v, name, dtype)
     raise _bad(f"Input `{name}` has an unsupported dtype {dtype}.")
 
@@ -110,7 +110,7 @@ def to_array(values, dtype, rank, name):
             elif len(v) != width:
                 raise _bad(
                     f"Input `{name}`: rows have different lengths ({width} "
-                    f"and {len(v)}); pad them (see tfcvr.serving.conventions)."
+                    f"and {len(v)}); pad them (see tfcvr.features.wire)."
                 )
             if any(isinstance(x, list) for x in v):
                 raise _bad(f"Input `{name}` takes a flat list per row.")
@@ -119,7 +119,7 @@ def to_array(values, dtype, rank, name):
             raise _bad(f"Input `{name}`: lists are empty; send a padding value.")
     else:
         raise _bad(f"Input `{name}` has rank {rank}; only ranks 1 and 2 are served.")
-    if dtype == conventions.DT_STRING:
+    if dtype == wire.DT_STRING:
         # Element by element: numpy would turn bytes into fixed-width 'S'.
         if rank <= 1:
             array = np.empty(len(rows), dtype=object)
@@ -130,10 +130,10 @@ def to_array(values, dtype, rank, name):
                 array[i, :] = row
         return array
     np_dtype = {
-        conventions.DT_INT64: np.int64,
-        conventions.DT_INT32: np.int32,
-        conventions.DT_FLOAT: np.float32,
-        conventions.DT_DOUBLE: np.float64,
+        wire.DT_INT64: np.int64,
+        wire.DT_INT32: np.int32,
+        wire.DT_FLOAT: np.float32,
+        wire.DT_DOUBLE: np.float64,
     }[dtype]
     array = np.array(rows, dtype=np_dtype)
     if rank == 2:
@@ -150,7 +150,7 @@ def decode_predict_request(body, specs, strict=False):
         strict: bool. Behave exactly like TF Serving: every input must be
             given and lists must be rectangular. Otherwise absent inputs and
             `null` values take the missing-value markers and lists are
-            padded (`tfcvr.serving.conventions`).
+            padded (`tfcvr.features.wire`).
     """
     has_instances = "instances" in body
     has_inputs = "inputs" in body
@@ -217,7 +217,7 @@ def _columns_from_instances(instances, specs, strict):
                 if row[name] is None:
                     raise _bad(f"Input `{name}` is null.")
     if not strict:
-        instances = conventions.complete_instances(instances, specs)
+        instances = wire.complete_instances(instances, specs)
     return {name: [row[name] for row in instances] for name in names}
 
 
@@ -242,7 +242,7 @@ def _columns_from_inputs(inputs, specs, strict):
     batch = sizes.pop() if sizes else 0
     if batch == 0:
         raise _bad("'inputs' must give at least one row.")
-    return conventions.complete_columns(inputs, specs, batch)
+    return wire.complete_columns(inputs, specs, batch)
 
 
 def _json_value(value):

@@ -17,7 +17,7 @@ import traceback
 
 import tensorflow as tf
 
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 from tfcvr.serving.rest_codec import decode_predict_request
 from tfcvr.serving.rest_codec import encode_predict_response
 from tfcvr.serving.tf_serving_error import TFServingError
@@ -317,7 +317,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _predict(self, name, version, body):
         servable = self.server.repository.get(name, version)
         signature_name = body.get("signature_name") or (
-            conventions.SERVING_DEFAULT
+            wire.SERVING_DEFAULT
         )
         if not isinstance(signature_name, str):
             raise TFServingError("signature_name must be a string.", status=400)

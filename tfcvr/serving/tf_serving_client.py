@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 from tfcvr.serving.tf_serving_error import TFServingError
 
 # Replies worth retrying: the server is up but not ready.
@@ -30,7 +30,7 @@ class TFServingClient:
     metadata endpoint once per (model, version, signature) and completes
     requests the tfcvr way: an absent input or a `None` value becomes the
     missing-value marker (the training default inside the model) and lists
-    are padded (see `tfcvr.serving.conventions`). `bytes` values are sent
+    are padded (see `tfcvr.features.wire`). `bytes` values are sent
     as `{"b64": ...}`, as TF Serving expects binary strings.
 
     Args:
@@ -122,7 +122,7 @@ class TFServingClient:
             instances = _plain(list(instances))
             if fill and all(isinstance(row, dict) for row in instances):
                 specs = self.input_specs(model, version, signature_name)
-                instances = conventions.complete_instances(instances, specs)
+                instances = wire.complete_instances(instances, specs)
             body["instances"] = instances
             key = "predictions"
         else:
@@ -135,8 +135,8 @@ class TFServingClient:
             inputs = _plain(inputs)
             if fill and isinstance(inputs, dict):
                 specs = self.input_specs(model, version, signature_name)
-                inputs = conventions.complete_columns(
-                    inputs, specs, conventions.batch_size_of(inputs)
+                inputs = wire.complete_columns(
+                    inputs, specs, wire.batch_size_of(inputs)
                 )
             body["inputs"] = inputs
             key = "outputs"
@@ -160,11 +160,11 @@ class TFServingClient:
 
     def input_specs(self, model, version=None, signature_name=None):
         """`{input: (dtype, rank)}` of a signature, cached per model."""
-        key = (model, version, signature_name or conventions.SERVING_DEFAULT)
+        key = (model, version, signature_name or wire.SERVING_DEFAULT)
         with self._lock:
             if key in self._specs:
                 return self._specs[key]
-        specs = conventions.input_specs_from_metadata(
+        specs = wire.input_specs_from_metadata(
             self.metadata(model, version), signature_name
         )
         with self._lock:

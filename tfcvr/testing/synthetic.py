@@ -6,7 +6,6 @@ import numpy as np
 from tfcvr.features import FeatureSpec
 from tfcvr.features import Schema
 from tfcvr.features import keys
-from tfcvr.layers.embedding.feature_embedding import WEIGHT_SUFFIX
 
 
 def tiny_schema(num_categorical=3, vocab_size=10, multi=True, numeric=True):
@@ -54,7 +53,7 @@ def synthetic_batch(schema, batch_size=32, seed=0, ctr=0.3, cvr=0.3,
             ids[np.arange(spec.max_len)[None, :] >= lengths[:, None]] = 0
             features[spec.name] = ids.astype("int32")
             if spec.weighted:
-                features[spec.name + WEIGHT_SUFFIX] = (
+                features[spec.name + keys.WEIGHT_SUFFIX] = (
                     (ids > 0) * rng.uniform(0.5, 1.5, ids.shape)
                 ).astype("float32")
         elif spec.is_categorical:

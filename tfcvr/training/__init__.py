@@ -11,6 +11,8 @@ _EXPORTS = {
     "get_strategy": "tfcvr.training.strategy",
     "load_model_dir": "tfcvr.training.model_dir",
     "train": "tfcvr.training.trainer",
+    "evaluate_dir": "tfcvr.training.evaluate_dir",
+    "ThroughputCallback": "tfcvr.training.throughput_callback",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,7 +12,7 @@ from tfcvr.features import keys
 from tfcvr.models.registry import build_estimator
 from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.strategy import get_strategy
-from tfcvr.callbacks import ThroughputCallback
+from tfcvr.training.throughput_callback import ThroughputCallback
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 TRAIN_CONFIG_FILE = "train_config.json"

@@ -68,8 +68,8 @@ def _finite_or_none(value):
 def run_cell(task):
     """Trains `task["config"]` on `task["data_dir"]` and evaluates it."""
     from tfcvr.bench.grid.grid_cell import GridCell
-    from tfcvr.callbacks import ThroughputCallback
-    from tfcvr.cli.evaluate import evaluate_dir
+    from tfcvr.training.throughput_callback import ThroughputCallback
+    from tfcvr.training.evaluate_dir import evaluate_dir
     from tfcvr.data import DatasetDir
     from tfcvr.evaluation import json_safe
     from tfcvr.features import keys
@@ -123,8 +123,8 @@ def prepare_dataset(task):
     """Simulates logs and runs the Beam job into `task["path"]/data`."""
     from beam_jobs import preprocess
     from tfcvr.bench.grid.simulated_dataset import SimulatedDataset
-    from tfcvr.data.simulate import simulate
-    from tfcvr.data.simulation_config import SimulationConfig
+    from tfcvr.simulation import simulate
+    from tfcvr.simulation.simulation_config import SimulationConfig
 
     dataset = SimulatedDataset.from_dict(task["dataset"])
     path = task["path"]

@@ -20,7 +20,7 @@ def _check_rate(name, value):
 class SimulatedDataset:
     """One simulated + preprocessed dataset of the grid.
 
-    `tfcvr.data.simulate` writes `rows` impressions with selection bias of
+    `tfcvr.simulation.simulate` writes `rows` impressions with selection bias of
     strength `selection_bias` (weight of the standardised conversion logit in
     the click logit; 0 is missing at random) from `seed`; the Beam job turns
     them into a dataset directory (last 10% by time = eval split). The

@@ -5,8 +5,6 @@ from tfcvr.api_export import tfcvr_export
 from tfcvr.features import Schema
 from tfcvr.features import keys
 
-WEIGHT_SUFFIX = "__weight"
-
 
 @tfcvr_export("tfcvr.layers.FeatureEmbedding")
 class FeatureEmbedding(keras.layers.Layer):
@@ -137,9 +135,9 @@ class FeatureEmbedding(keras.layers.Layer):
             mask = ops.cast(
                 ops.not_equal(ids, keys.PADDING_INDEX), self.compute_dtype
             )
-            if spec.weighted and spec.name + WEIGHT_SUFFIX in inputs:
+            if spec.weighted and spec.name + keys.WEIGHT_SUFFIX in inputs:
                 mask = mask * ops.cast(
-                    inputs[spec.name + WEIGHT_SUFFIX], self.compute_dtype
+                    inputs[spec.name + keys.WEIGHT_SUFFIX], self.compute_dtype
                 )
             pooled = ops.sum(vectors * ops.expand_dims(mask, -1), axis=1)
             if self.combiner == "mean":

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 SPECS = {
     "item": ("DT_INT64", 1),
@@ -15,17 +15,17 @@ SPECS = {
 
 
 def test_missing_values():
-    assert conventions.missing_value("DT_INT64", 1) == -(2**63)
-    assert conventions.missing_value("DT_INT64", 2) == -1
-    assert conventions.missing_value("DT_STRING", 1) == ""
-    assert conventions.missing_value("DT_STRING", 2) == ""
-    assert math.isnan(conventions.missing_value("DT_FLOAT", 1))
+    assert wire.missing_value("DT_INT64", 1) == -(2**63)
+    assert wire.missing_value("DT_INT64", 2) == -1
+    assert wire.missing_value("DT_STRING", 1) == ""
+    assert wire.missing_value("DT_STRING", 2) == ""
+    assert math.isnan(wire.missing_value("DT_FLOAT", 1))
     with pytest.raises(ValueError):
-        conventions.missing_value("DT_BOOL", 1)
+        wire.missing_value("DT_BOOL", 1)
 
 
 def test_complete_instances_fills_and_pads():
-    rows = conventions.complete_instances(
+    rows = wire.complete_instances(
         [{"item": 1, "history": [5, 6, 7], "tags": "solo"},
          {"item": 2, "history": [None], "city": None, "extra": 9}],
         SPECS,
@@ -42,13 +42,13 @@ def test_complete_instances_fills_and_pads():
 
 
 def test_complete_columns_fills_and_pads():
-    columns = conventions.complete_columns(
+    columns = wire.complete_columns(
         {"item": [1, 2], "history": [[4], []]}, SPECS, batch_size=2
     )
     assert columns["history"] == [[4], [-1]]
     assert columns["city"] == ["", ""]
     assert columns["item"] == [1, 2]
-    assert conventions.batch_size_of({"item": [1, 2, 3]}) == 3
+    assert wire.batch_size_of({"item": [1, 2, 3]}) == 3
 
 
 def test_input_specs_from_metadata():
@@ -58,9 +58,15 @@ def test_input_specs_from_metadata():
             "b": {"dtype": "DT_STRING", "tensor_shape": {
                 "dim": [{"size": "-1"}, {"size": "-1"}]}},
         }}}}}}
-    assert conventions.input_specs_from_metadata(metadata) == {
+    assert wire.input_specs_from_metadata(metadata) == {
         "a": ("DT_INT64", 1), "b": ("DT_STRING", 2)}
     with pytest.raises(ValueError, match="no signature"):
-        conventions.input_specs_from_metadata(metadata, "other")
+        wire.input_specs_from_metadata(metadata, "other")
     with pytest.raises(ValueError, match="signature_def"):
-        conventions.input_specs_from_metadata({})
+        wire.input_specs_from_metadata({})
+
+
+def test_int_missing_is_the_int64_minimum_tf_data_parses_to():
+    import numpy as np
+
+    assert wire.INT_MISSING == np.iinfo(np.int64).min

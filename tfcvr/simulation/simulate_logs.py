@@ -9,14 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tfcvr.data import simulator as sim
-from tfcvr.data.aliccp_writer import AliccpWriter
-from tfcvr.data.aliccp_writer import COMMON_FILE
-from tfcvr.data.aliccp_writer import GROUND_TRUTH_FILE
-from tfcvr.data.aliccp_writer import SKELETON_FILE
-from tfcvr.data.aliccp_writer import csv_bytes
-from tfcvr.data.simulation_config import SimulationConfig
-from tfcvr.data.simulator import Simulator
+from tfcvr.simulation import simulator as sim
+from tfcvr.simulation.aliccp_writer import AliccpWriter
+from tfcvr.simulation.aliccp_writer import COMMON_FILE
+from tfcvr.simulation.aliccp_writer import GROUND_TRUTH_FILE
+from tfcvr.simulation.aliccp_writer import SKELETON_FILE
+from tfcvr.simulation.aliccp_writer import csv_bytes
+from tfcvr.simulation.simulation_config import SimulationConfig
+from tfcvr.simulation.simulator import Simulator
 from tfcvr.features import keys
 
 FORMATS = ("csv", "parquet", "aliccp")

@@ -8,7 +8,7 @@ def _is_int(value):
 
 @dataclasses.dataclass(frozen=True)
 class SimulationConfig:
-    """Every knob of the impression-log simulator (`tfcvr.data.Simulator`).
+    """Every knob of the impression-log simulator (`tfcvr.simulation.Simulator`).
 
     The simulated world: users and items with latent factors and observable
     categorical features at Ali-CCP-like cardinalities, Zipf popularity on

@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from tfcvr.data import simulator as sim
+from tfcvr.simulation import simulator as sim
 from tfcvr.features import keys
 
 # === The raw Ali-CCP format (Tianchi dataset 408) ===

@@ -15,7 +15,6 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from tfcvr.data.feature_transform import WEIGHT_SUFFIX
 from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.features import FeatureSpec
@@ -49,7 +48,7 @@ def tiny_raw_rows(n, seed=0, unseen_fraction=0.05):
             "user": 999 if unseen else int(rng.integers(1, 41)),
             "item": item,
             "history": [int(v) for v in rng.integers(1000, 1050, n_hist)],
-            "history" + WEIGHT_SUFFIX: [
+            "history" + keys.WEIGHT_SUFFIX: [
                 float(round(w, 3)) for w in rng.uniform(0.5, 2.0, n_hist)
             ],
             "tags": tags,
@@ -147,7 +146,7 @@ def tiny_log_schema(train_rows, vocab_dir=None):
         user_id="user",
         item_id="item",
         extra_columns=(keys.ROW_ID,),
-        metadata={"source": "tfcvr.export.tiny_model"},
+        metadata={"source": "tfcvr.testing.tiny_model"},
     )
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfcvr.data import aliccp_writer as ali
-from tfcvr.data import simulator as sim
-from tfcvr.data.simulate import simulate
-from tfcvr.data.simulation_config import SimulationConfig
+from tfcvr.simulation import aliccp_writer as ali
+from tfcvr.simulation import simulator as sim
+from tfcvr.simulation import simulate
+from tfcvr.simulation.simulation_config import SimulationConfig
 from tfcvr.features import keys
 
 SMALL = SimulationConfig(num_users=800, num_items=1200, calibration_rows=10_000)

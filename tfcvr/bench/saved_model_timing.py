@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
-from tfcvr.serving import conventions
+from tfcvr.features import wire
 
 
 def percentiles(seconds):
@@ -33,8 +33,8 @@ def time_saved_model(saved_model, schema, rows, iterations=1000,
         calls}}`.
     """
     loaded = tf.saved_model.load(saved_model)
-    serve = loaded.signatures[conventions.SERVING_DEFAULT]
-    examples = loaded.signatures[conventions.PREDICT_EXAMPLES]
+    serve = loaded.signatures[wire.SERVING_DEFAULT]
+    examples = loaded.signatures[wire.PREDICT_EXAMPLES]
     names = {s.name: a for a, s in serve.structured_input_signature[1].items()}
 
     def feed(batch):
@@ -43,7 +43,7 @@ def time_saved_model(saved_model, schema, rows, iterations=1000,
 
     one = feed(rows[:1])
     one_example = {
-        conventions.EXAMPLES_INPUT: tf.constant(
+        wire.EXAMPLES_INPUT: tf.constant(
             [example_from_row(rows[0], schema).SerializeToString()]
         )
     }

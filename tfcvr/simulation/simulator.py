@@ -1,6 +1,6 @@
 import numpy as np
 
-from tfcvr.data.simulation_config import SimulationConfig
+from tfcvr.simulation.simulation_config import SimulationConfig
 from tfcvr.features import keys
 
 # === Column names of the simulated logs (labels and ground truth: keys) ===

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tfcvr.data import simulator as sim
-from tfcvr.data.simulation_config import SimulationConfig
-from tfcvr.data.simulator import Simulator
+from tfcvr.simulation import simulator as sim
+from tfcvr.simulation.simulation_config import SimulationConfig
+from tfcvr.simulation.simulator import Simulator
 from tfcvr.features import keys
 from tfcvr.features.feature_spec import FeatureSpec
 

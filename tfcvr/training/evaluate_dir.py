@@ -1,0 +1,22 @@
+"""Every metric of a trained model directory on one split of a dataset."""
+
+from tfcvr.data.dataset_dir import DatasetDir
+from tfcvr.evaluation import evaluate_model
+from tfcvr.training.model_dir import load_model_dir
+
+
+def evaluate_dir(data_dir, model_dir, split="eval", batch_size=8192,
+                 max_batches=None, progress=True, model=None):
+    """Metrics dict of the model in `model_dir` (or `model`, when given) on
+    split `split` of the dataset directory `data_dir`."""
+    data = DatasetDir(data_dir)
+    if model is None:
+        model, _ = load_model_dir(model_dir)
+    dataset = data.dataset(split, batch_size, training=False, include_extra=True)
+    return evaluate_model(
+        model,
+        dataset,
+        user_id_feature=data.schema.user_id,
+        max_batches=max_batches,
+        progress=progress,
+    )
