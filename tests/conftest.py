@@ -10,7 +10,8 @@ from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 def trained(tmp_path_factory):
     """(data_dir, model_dir, model): a tiny ESMM fitted for one epoch.
 
-    Shared by the tests of this directory, which must not modify it.
+    Shared by every test that needs a trained model directory (export,
+    serving, bench); they must not modify it.
     """
     root = tmp_path_factory.mktemp("trained")
     data_dir = write_tiny_dataset_dir(os.path.join(root, "data"))
