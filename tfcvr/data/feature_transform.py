@@ -5,8 +5,6 @@ import tensorflow as tf
 from tfcvr.features import keys
 from tfcvr.features import wire
 
-# Parsed in place of a missing single-valued int64 categorical value.
-
 
 class FeatureTransform(tf.Module):
     """Raw feature values -> the model's inputs, in TensorFlow.
