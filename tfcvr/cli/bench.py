@@ -6,7 +6,7 @@ import importlib
 SUITES = {
     "train": "tfcvr.bench.train_benchmark",
     "serve": "tfcvr.bench.serving_benchmark",
-    "grid": "tfcvr.bench.grid_benchmark",
+    "grid": "tfcvr.bench.grid.command",
 }
 
 

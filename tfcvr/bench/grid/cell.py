@@ -1,9 +1,16 @@
-"""Child process of the grid: `python -m tfcvr.bench.grid.cell TASK RESULT`.
+"""What one grid task runs, in a child process of its own:
+`python -m tfcvr.bench.grid.cell TASK RESULT`.
 
 TASK is a JSON file `{"task": "cell" | "dataset" | "list_models", ...}`;
 the result (always JSON, also on failure) goes to RESULT. Each cell runs in
 a process of its own so that its peak memory (`ru_maxrss`) is its own and a
 crash or an exception fails one cell, not the grid.
+
+Each task imports the heavy packages it uses inside its function, because
+their needs are disjoint: a cell needs TensorFlow, Keras and tf.data, and
+its peak RSS is a reported number, so it must not also hold Apache Beam and
+the simulator; the dataset task needs only those two (no TensorFlow: about
+230 MiB instead of about 1 GiB); `list_models` needs only the model zoo.
 """
 
 import json
@@ -15,11 +22,19 @@ import sys
 import time
 import traceback
 
-from tfcvr.bench.grid._shared import DATA_SUBDIR
-from tfcvr.bench.grid._shared import LOGS_SUBDIR
-from tfcvr.bench.grid._shared import READY_FILE
-from tfcvr.bench.grid._shared import SIMULATION_FILE
-from tfcvr.bench.grid._shared import error_line
+import tfcvr
+from tfcvr.bench.grid.config import GridCell
+from tfcvr.bench.grid.config import SimulatedDataset
+from tfcvr.bench.grid.runner import DATA_SUBDIR
+from tfcvr.bench.grid.runner import LOGS_SUBDIR
+from tfcvr.bench.grid.runner import READY_FILE
+from tfcvr.bench.grid.runner import SIMULATION_FILE
+from tfcvr.bench.grid.runner import STATUS_FAILED
+from tfcvr.bench.grid.runner import STATUS_OK
+from tfcvr.bench.grid.runner import error_line
+from tfcvr.bench.grid.runner import package_version
+from tfcvr.evaluation import json_safe
+from tfcvr.features import keys
 
 TRACEBACK_LINES = 40
 
@@ -37,10 +52,6 @@ def runtime_versions():
     Keras is asked only when the task imported it (a task that failed early
     is not slowed down by a TensorFlow import just to report versions).
     """
-    from importlib import metadata
-
-    import tfcvr
-
     versions = {"tfcvr": tfcvr.__version__, "python": sys.version.split()[0]}
     keras = sys.modules.get("keras")
     if keras is not None:
@@ -52,11 +63,8 @@ def runtime_versions():
             continue
         if module is not None and hasattr(module, "__version__"):
             versions[name] = module.__version__
-            continue
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+        else:
+            versions[name] = package_version(name)
     return versions
 
 
@@ -67,12 +75,10 @@ def _finite_or_none(value):
 
 def run_cell(task):
     """Trains `task["config"]` on `task["data_dir"]` and evaluates it."""
-    from tfcvr.bench.grid.grid_cell import GridCell
-    from tfcvr.training.throughput_callback import ThroughputCallback
-    from tfcvr.training.evaluate_dir import evaluate_dir
     from tfcvr.data import DatasetDir
-    from tfcvr.evaluation import json_safe
-    from tfcvr.features import keys
+    from tfcvr.training.evaluate_dir import evaluate_dir
+    from tfcvr.training.throughput_callback import ThroughputCallback
+
     # The function, not the submodule of the same name.
     from tfcvr.training.trainer import train
 
@@ -122,7 +128,6 @@ def run_cell(task):
 def prepare_dataset(task):
     """Simulates logs and runs the Beam job into `task["path"]/data`."""
     from beam_jobs import preprocess
-    from tfcvr.bench.grid.simulated_dataset import SimulatedDataset
     from tfcvr.simulation import simulate
     from tfcvr.simulation.simulation_config import SimulationConfig
 
@@ -196,7 +201,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     task_path, result_path = argv
-    result = {"status": "failed", "error": None}
+    result = {"status": STATUS_FAILED, "error": None}
     try:
         with open(task_path) as f:
             task = json.load(f)
@@ -205,7 +210,7 @@ def main(argv=None):
                 f"Unknown task {task.get('task')!r}; expected one of {sorted(TASKS)}"
             )
         result.update(TASKS[task["task"]](task))
-        result["status"] = "ok"
+        result["status"] = STATUS_OK
     except BaseException as error:  # noqa: BLE001 (every failure is recorded)
         result["error"] = error_line(error)
         result["traceback"] = "".join(
@@ -221,7 +226,7 @@ def main(argv=None):
     with open(tmp, "w") as f:
         json.dump(result, f, sort_keys=True, default=str)
     os.replace(tmp, result_path)
-    return 0 if result["status"] == "ok" else 1
+    return 0 if result["status"] == STATUS_OK else 1
 
 
 if __name__ == "__main__":

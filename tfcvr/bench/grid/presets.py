@@ -3,8 +3,8 @@ estimator, 3 seeds, 3 bias strengths: the leaderboard of the README, about
 30 minutes on 2 cores) and `paper` (every estimator, 5 seeds, 4 bias strengths,
 1M rows, for a big machine)."""
 
-from tfcvr.bench.grid.grid_config import GridConfig
-from tfcvr.bench.grid.train_settings import TrainSettings
+from tfcvr.bench.grid.config import GridConfig
+from tfcvr.bench.grid.config import TrainSettings
 
 # The smoke grid adds the first of these that is registered: a debiasing
 # estimator next to the naive baseline and ESMM.

@@ -13,7 +13,7 @@ import re
 import statistics
 
 from tfcvr.bench.grid.paper_reference import ALICCP_REFERENCE
-from tfcvr.bench.grid.results_store import STATUS_OK
+from tfcvr.bench.grid.runner import STATUS_OK
 from tfcvr.evaluation import metric_names as m
 
 REPORT_FILE = "report.md"
@@ -363,6 +363,9 @@ def _safe_name(text):
 
 
 def _pyplot():
+    # Imported when a plot is drawn, not with this module: selecting the Agg
+    # backend is global, and must not happen to a notebook that imports the
+    # grid (nor cost `tfcvr bench grid --dry-run` the matplotlib import).
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -371,6 +374,13 @@ def _pyplot():
     # 20 distinct colours: the zoo has more estimators than the default 10.
     plt.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=plt.get_cmap("tab20").colors)
     return plt
+
+
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def plot_metric_vs_bias(groups, path):
@@ -410,10 +420,7 @@ def plot_metric_vs_bias(groups, path):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Mean ± std over seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_reliability(groups, dataset, path):
@@ -450,10 +457,7 @@ def plot_reliability(groups, dataset, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Reliability on {dataset} (one line per seed)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_bias_by_ctr_decile(groups, dataset, path):
@@ -487,10 +491,7 @@ def plot_bias_by_ctr_decile(groups, dataset, path):
     ax.set_title(f"pCVR bias on unclicked rows by pCTR decile, {dataset}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def write_plots(groups, plots_dir):

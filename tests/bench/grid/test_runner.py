@@ -1,14 +1,16 @@
 import json
 import os
+import stat
 
 import pytest
 
 from tfcvr.bench.grid import GridConfig
 from tfcvr.bench.grid import GridRunner
 from tfcvr.bench.grid import ResultsStore
+from tfcvr.bench.grid import SubprocessRunner
 from tfcvr.bench.grid import TrainSettings
-from tfcvr.bench.grid._shared import READY_FILE
-from tfcvr.bench.grid.directory_lock import DirectoryLock
+from tfcvr.bench.grid.runner import READY_FILE
+from tfcvr.bench.grid.runner import DirectoryLock
 
 
 class FakeExecutor:
@@ -41,6 +43,12 @@ class FakeExecutor:
             "peak_rss_mb": 500.0,
             "versions": {"backend": "jax", "keras": "9.9"},
         }
+
+
+def _script(path, body):
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
 
 
 def _config(**overrides):
@@ -140,3 +148,19 @@ def test_one_grid_per_directory(tmp_path):
         runner = GridRunner(_config(), tmp_path, executor=FakeExecutor(), progress=False)
         with pytest.raises(ValueError, match="Another `tfcvr bench grid` is running"):
             runner.run()
+
+
+def test_killed_child_is_reported_with_its_signal(tmp_path):
+    python = _script(tmp_path / "crash.sh", 'echo "about to die"; kill -9 $$')
+    result = SubprocessRunner(python=python).run_task({"task": "cell"}, str(tmp_path / "w"))
+    assert result["status"] == "failed"
+    assert "killed by SIGKILL (out of memory?)" in result["error"]
+    assert "about to die" in result["error"]
+
+
+def test_timeout_kills_the_child(tmp_path):
+    python = _script(tmp_path / "slow.sh", "sleep 30")
+    result = SubprocessRunner(python=python).run_task(
+        {"task": "cell"}, str(tmp_path / "w"), timeout=0.5)
+    assert result["status"] == "failed" and "longer than 0.5 s" in result["error"]
+    assert result["wall_seconds"] < 20

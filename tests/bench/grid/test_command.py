@@ -1,8 +1,12 @@
 import argparse
+import subprocess
+import sys
 
 import pytest
 
-from tfcvr.bench import grid_benchmark as gb
+from tfcvr.bench.grid import ResultsStore
+from tfcvr.bench.grid import command as gb
+from tfcvr.cli.main import main
 
 REGISTERED = ["aitm", "esmm", "escm2_ips", "naive"]
 BACKBONES = ["mmoe", "towers"]
@@ -70,9 +74,6 @@ def test_datasets_flag_checks_directories(tmp_path):
 
 
 def test_report_only_through_the_cli(tmp_path, capsys):
-    from tfcvr.bench.grid import ResultsStore
-    from tfcvr.cli.main import main
-
     assert main(["bench", "grid", "--report-only", "--out", str(tmp_path)]) == 2
     assert "No results" in capsys.readouterr().err
     store = ResultsStore(tmp_path / "results.jsonl")
@@ -90,3 +91,11 @@ def test_report_only_through_the_cli(tmp_path, capsys):
     assert main(["bench", "nope"]) == 2
     assert "Unknown benchmark suite" in capsys.readouterr().err
     assert (tmp_path / "report.md").exists() and (tmp_path / "plots" / "metric_vs_bias.png").exists()
+
+
+def test_the_grid_parent_imports_neither_tensorflow_nor_keras():
+    # It only plans, starts child processes and writes the report.
+    code = ("import sys, tfcvr.bench.grid.command; "
+            "bad = [n for n in ('tensorflow', 'keras', 'apache_beam', 'matplotlib') "
+            "if n in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

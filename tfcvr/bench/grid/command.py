@@ -20,12 +20,27 @@ import os
 import sys
 import time
 
+from tfcvr.bench.grid.config import ExternalDataset
+from tfcvr.bench.grid.config import deep_merge
+from tfcvr.bench.grid.presets import PRESETS
+from tfcvr.bench.grid.presets import preset_cell_timeout
+from tfcvr.bench.grid.presets import preset_config
+from tfcvr.bench.grid.presets import preset_jobs
+from tfcvr.bench.grid.presets import preset_models
+from tfcvr.bench.grid.report import PLOTS_DIR
+from tfcvr.bench.grid.report import write_report
+from tfcvr.bench.grid.runner import CELLS_DIR
+from tfcvr.bench.grid.runner import RESULTS_FILE
+from tfcvr.bench.grid.runner import STATUS_OK
+from tfcvr.bench.grid.runner import GridRunner
+from tfcvr.bench.grid.runner import ResultsStore
+from tfcvr.bench.grid.runner import SubprocessRunner
+from tfcvr.training.params import parse_params
+
 DEFAULT_OUT = os.path.join("bench_output", "grid-{preset}")
 
 
 def add_arguments(parser):
-    from tfcvr.bench.grid.presets import PRESETS
-
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS),
                         help="default: every estimator the simulator can feed, 3 seeds, "
                              "biases 0-2, 300k rows (~30 min on 2 cores); smoke: 3 "
@@ -135,9 +150,10 @@ def parse_biases(text):
     return tuple(dict.fromkeys(out))
 
 
-def resolve_models(text, registered, preset_models):
+def resolve_models(text, registered, defaults):
+    """`--models`: None (the preset's `defaults`), 'all', or a list."""
     if text is None:
-        return preset_models
+        return defaults
     if text.strip().lower() == "all":
         return tuple(registered)
     models = tuple(dict.fromkeys(_split(text)))
@@ -152,11 +168,6 @@ def resolve_models(text, registered, preset_models):
 
 def build_config(args, registered, backbones=None):
     """The `GridConfig` of the command line: the preset, then the flags."""
-    from tfcvr.bench.grid.external_dataset import ExternalDataset
-    from tfcvr.bench.grid.presets import PRESETS
-    from tfcvr.bench.grid.presets import preset_config
-    from tfcvr.bench.grid.presets import preset_models
-
     preset = PRESETS[args.preset]
     overrides = {"models": resolve_models(args.models, registered,
                                           preset_models(args.preset, registered))}
@@ -185,18 +196,11 @@ def build_config(args, registered, backbones=None):
                 f"Unknown backbone {args.backbone!r}. Registered: {', '.join(backbones)}")
         changes["backbone"] = args.backbone
         changes["backbone_config"] = {}
-    params = {}
-    if args.param:
-        # Imported only when needed: tfcvr.training pulls in TensorFlow.
-        from tfcvr.training.params import parse_params
-
-        params = parse_params(args.param)
+    params = parse_params(args.param)
     for name in ("embedding_dim", "backbone"):
         if name in params:
             changes[name] = params.pop(name)
     if isinstance(params.get("backbone_config"), dict):
-        from tfcvr.bench.grid.train_settings import deep_merge
-
         changes["backbone_config"] = deep_merge(
             changes.get("backbone_config", train.backbone_config), params.pop("backbone_config"))
     changes["params"] = params
@@ -212,14 +216,6 @@ def _print_plan(cells, pending):
 
 
 def run(args):
-    from tfcvr.bench.grid.grid_runner import GridRunner
-    from tfcvr.bench.grid.grid_runner import RESULTS_FILE
-    from tfcvr.bench.grid.presets import preset_cell_timeout
-    from tfcvr.bench.grid.presets import preset_jobs
-    from tfcvr.bench.grid.report import write_report
-    from tfcvr.bench.grid.results_store import ResultsStore
-    from tfcvr.bench.grid.subprocess_runner import SubprocessRunner
-
     args = _defaults(args)
     started = time.perf_counter()
     out = os.path.abspath(args.out or DEFAULT_OUT.format(preset=args.preset))
@@ -245,7 +241,7 @@ def run(args):
         raise ValueError(f"--jobs must be >= 1. Received: {jobs}")
     executor = SubprocessRunner(timeout=timeout, keep_logs=args.keep_logs)
     print("listing the registered estimators ...", file=sys.stderr, flush=True)
-    registry = executor.list_models(os.path.join(out, "cells", "_list_models"))
+    registry = executor.list_models(os.path.join(out, CELLS_DIR, "_list_models"))
     config = build_config(args, registry["models"], registry["backbones"])
     runner = GridRunner(config, out, executor=executor, progress=not args.no_progress,
                         retry_failed=not args.no_retry_failed, jobs=jobs)
@@ -270,8 +266,8 @@ def run(args):
     print(f"\n{summary['ran']} cells run ({summary['ok']} ok, {summary['failed']} failed), "
           f"{summary['skipped']} already finished; wall {wall:.0f} s")
     print(f"results: {runner.results_path}\nreport:  {written['report']} "
-          f"({len(written['plots'])} plots in {os.path.join(out, 'plots')})")
-    failed = [r for r in rows if r.get("status") != "ok"]
+          f"({len(written['plots'])} plots in {os.path.join(out, PLOTS_DIR)})")
+    failed = [r for r in rows if r.get("status") != STATUS_OK]
     if failed:
         print(f"{len(failed)} cell(s) failed; see the report's 'Failed runs'.", file=sys.stderr)
         return 1

@@ -1,8 +1,11 @@
-"""A tiny real grid: simulator -> Beam -> train/evaluate in child processes."""
+"""The child process of the grid (`python -m tfcvr.bench.grid.cell`): its
+error report, and a tiny real grid (simulator -> Beam -> train/evaluate in
+child processes)."""
 
 import json
 import math
 import os
+import sys
 
 import pytest
 
@@ -12,6 +15,16 @@ from tfcvr.bench.grid import ResultsStore
 from tfcvr.bench.grid import SubprocessRunner
 from tfcvr.bench.grid import TrainSettings
 from tfcvr.bench.grid import write_report
+
+
+def test_child_exception_becomes_a_failed_result(tmp_path):
+    result = SubprocessRunner(python=sys.executable).run_task(
+        {"task": "no_such_task"}, str(tmp_path / "work"))
+    assert result["status"] == "failed"
+    assert result["error"].startswith("ValueError: Unknown task 'no_such_task'")
+    assert "Traceback" in result["traceback"]
+    assert result["returncode"] == 1 and result["peak_rss_mb"] > 0
+    assert os.path.exists(result["log"])
 
 
 @pytest.mark.large
