@@ -1,7 +1,7 @@
-from tfcvr.export import export_saved_model
-from tfcvr.export.sample_rows import synthetic_rows
 from tfcvr.bench.saved_model_timing import percentiles
 from tfcvr.bench.saved_model_timing import time_saved_model
+from tfcvr.export import export_saved_model
+from tfcvr.export.sample_rows import synthetic_rows
 
 
 def test_time_saved_model_reports_every_measurement(trained, tmp_path):

@@ -12,6 +12,7 @@ Without `--saved-model`, a tiny model is trained and exported to a
 temporary directory first (seconds), so the benchmark runs anywhere.
 """
 
+import argparse
 import http.client
 import json
 import os
@@ -21,6 +22,16 @@ import sys
 import tempfile
 import threading
 import time
+
+import tfcvr
+from tfcvr.bench.saved_model_timing import percentiles
+from tfcvr.bench.saved_model_timing import time_saved_model
+from tfcvr.export.export_saved_model import existing_versions
+from tfcvr.export.export_saved_model import export_saved_model
+from tfcvr.export.sample_rows import synthetic_rows
+from tfcvr.features import Schema
+from tfcvr.testing.tiny_model import train_tiny_model
+from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 
 PRESETS = {
     "smoke": {"iterations": 300, "throughput_seconds": 2.0,
@@ -74,8 +85,6 @@ def _settings(args):
 
 
 def _resolve(path):
-    from tfcvr.export.export_saved_model import existing_versions
-
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return os.path.abspath(path)
     versions = existing_versions(path)
@@ -85,10 +94,6 @@ def _resolve(path):
 
 
 def _tiny_saved_model(root, estimator):
-    from tfcvr.export.export_saved_model import export_saved_model
-    from tfcvr.testing.tiny_model import train_tiny_model
-    from tfcvr.testing.tiny_model import write_tiny_dataset_dir
-
     data = write_tiny_dataset_dir(os.path.join(root, "data"), rows=512)
     model_dir = os.path.join(root, "model")
     model = train_tiny_model(data, model_dir, estimator=estimator)
@@ -97,9 +102,6 @@ def _tiny_saved_model(root, estimator):
 
 
 def _sample_rows(saved_model, n):
-    from tfcvr.export.sample_rows import synthetic_rows
-    from tfcvr.features import Schema
-
     with open(os.path.join(saved_model, "assets.extra",
                            "tfcvr_export.json")) as f:
         info = json.load(f)
@@ -124,8 +126,6 @@ def _sample_rows(saved_model, n):
 
 
 def _start_server(saved_model):
-    import tfcvr
-
     version_dir = saved_model
     model_path = os.path.dirname(version_dir)
     base, name = os.path.dirname(model_path), os.path.basename(model_path)
@@ -149,8 +149,6 @@ def _start_server(saved_model):
 
 
 def _http(saved_model, rows, settings, batch):
-    from tfcvr.bench.saved_model_timing import percentiles
-
     process, url, name = _start_server(saved_model)
     host, port = url.split("//")[1].split(":")
     body = json.dumps(
@@ -219,8 +217,6 @@ def _http(saved_model, rows, settings, batch):
 
 
 def run(args):
-    from tfcvr.bench.saved_model_timing import time_saved_model
-
     settings = _settings(args)
     tmp = None
     try:
@@ -286,8 +282,6 @@ def _print(results, batch_size):
 
 
 def main(argv=None):
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

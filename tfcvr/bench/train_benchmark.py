@@ -2,6 +2,11 @@
 
 The reference setting of the spine issue: ESMM on 16 categorical fields,
 embedding 16, towers [256, 128], batch 4096, read from gzip TFRecords.
+
+`--source synthetic` runs on any Keras backend on a machine without
+TensorFlow (the GPU machines have JAX only): this module imports nothing
+that imports TensorFlow, and the TFRecord and memory sources import it
+where they run.
 """
 
 import json
@@ -10,7 +15,15 @@ import resource
 import shutil
 import time
 
+import keras
 import numpy as np
+
+from tfcvr.features import FeatureSpec
+from tfcvr.features import Schema
+from tfcvr.features import keys
+from tfcvr.models import build_estimator
+from tfcvr.training.params import parse_params
+from tfcvr.training.throughput_callback import ThroughputCallback
 
 NUM_FIELDS = 16
 # Vocabulary sizes of the 16 fields: a few large id fields, many small ones.
@@ -39,10 +52,6 @@ def add_arguments(parser):
 
 
 def bench_schema():
-    from tfcvr.features import FeatureSpec
-    from tfcvr.features import Schema
-    from tfcvr.features import keys
-
     return Schema(
         features=[
             FeatureSpec(f"f{i}", keys.CATEGORICAL_INT, vocab_size=size,
@@ -68,11 +77,10 @@ def _raw_columns(rows, seed=0):
 
 def write_bench_data(path, rows, seed=0):
     """Writes a dataset directory with the benchmark schema; reused if present."""
+    # TensorFlow (the encoder too) only here: see the module docstring.
     import tensorflow as tf
 
     from beam_jobs.example_encoder import ExampleEncoder
-    from tfcvr.features import Schema
-    from tfcvr.features import keys
 
     schema = bench_schema()
     marker = os.path.join(path, "rows.txt")
@@ -111,8 +119,6 @@ def write_bench_data(path, rows, seed=0):
 
 def synthetic_encoded(rows, seed=0):
     """Already-encoded `(features, labels)` numpy dicts (no TensorFlow)."""
-    from tfcvr.features import keys
-
     columns, click, conversion = _raw_columns(rows, seed)
     # Encoded index of raw value v is v + 2 (0 padding, 1 OOV) in this schema.
     features = {name: (values + 2).astype("int32") for name, values in columns.items()}
@@ -122,13 +128,6 @@ def synthetic_encoded(rows, seed=0):
 
 
 def run(args):
-    import keras
-
-    from tfcvr.training.throughput_callback import ThroughputCallback
-    from tfcvr.features import keys
-    from tfcvr.models import build_estimator
-    from tfcvr.training.params import parse_params
-
     params = {"embedding_dim": 16, "backbone_config": {"hidden_units": [256, 128]}}
     params.update(parse_params(args.param))
     keras.utils.set_random_seed(0)
@@ -139,6 +138,7 @@ def run(args):
         train_ds = features
         fit_kwargs = {"y": labels, "batch_size": args.batch_size, "shuffle": True}
     else:
+        # tf.data: see the module docstring.
         from tfcvr.data import DatasetDir
 
         data_dir = args.data_dir or os.path.join("bench_output", "train_data")

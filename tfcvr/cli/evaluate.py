@@ -2,6 +2,10 @@
 
 import json
 
+from tfcvr.evaluation import format_metrics_table
+from tfcvr.evaluation import json_safe
+from tfcvr.training.evaluate_dir import evaluate_dir
+
 
 def add_arguments(parser):
     parser.add_argument("--data", required=True, help="dataset directory (tfcvr preprocess output)")
@@ -14,10 +18,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from tfcvr.evaluation import format_metrics_table
-    from tfcvr.evaluation import json_safe
-    from tfcvr.training.evaluate_dir import evaluate_dir
-
     metrics = evaluate_dir(args.data, args.model_dir, args.split,
                            args.batch_size, args.max_batches)
     if args.all:

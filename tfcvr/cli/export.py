@@ -8,7 +8,14 @@ compared with the Keras model's on sample rows; a mismatch exits 1.
 
 import os
 
-from tfcvr.cli.main import CLIError
+from tfcvr.cli.cli_error import CLIError
+from tfcvr.export.check_saved_model import check_saved_model
+from tfcvr.export.export_saved_model import export_saved_model
+from tfcvr.export.sample_rows import dataset_rows
+from tfcvr.export.sample_rows import synthetic_rows
+from tfcvr.export.serving_module import resolve_required_features
+from tfcvr.training.model_dir import load_model_dir
+from tfcvr.training.model_dir import recorded_data_dir
 
 DEFAULT_CHECK_ROWS = 64
 
@@ -56,10 +63,6 @@ def add_arguments(parser):
 
 
 def _check_rows(args, model, model_dir, required):
-    from tfcvr.training.model_dir import recorded_data_dir
-    from tfcvr.export.sample_rows import dataset_rows
-    from tfcvr.export.sample_rows import synthetic_rows
-
     data = args.data or recorded_data_dir(model_dir)
     if data is not None:
         try:
@@ -81,11 +84,6 @@ def _check_rows(args, model, model_dir, required):
 
 
 def run(args):
-    from tfcvr.export.check_saved_model import check_saved_model
-    from tfcvr.export.export_saved_model import export_saved_model
-    from tfcvr.training.model_dir import load_model_dir
-    from tfcvr.export.serving_module import resolve_required_features
-
     out = os.path.normpath(args.out)
     name = os.path.basename(out)
     out_base = os.path.dirname(out) or "."

@@ -4,7 +4,7 @@ Each command module defines `add_arguments(parser)` and `run(args) -> int`
 and a module docstring whose first line is the command's help; a module with
 `PASS_UNKNOWN_ARGS = True` accepts flags it does not declare, and every
 command gets its own argv as `args.raw_argv`. Modules are imported only when
-their command runs, so `tfcvr --help` stays fast.
+their command runs, so `tfcvr --help` stays fast and imports no TensorFlow.
 """
 
 import argparse
@@ -12,6 +12,8 @@ import importlib
 import logging
 import os
 import sys
+
+from tfcvr.cli.cli_error import CLIError
 
 # Command name -> module under tfcvr.cli (the DESIGN.md names; keep them).
 COMMANDS = {
@@ -39,19 +41,20 @@ HELP = {
     "models": "list every registered estimator with its paper",
     "quickstart": "simulate -> Beam -> train -> evaluate -> export (make demo)",
 }
+# Commands that never import TensorFlow: they skip its up-front import, so
+# they start fast and run where it is not installed.
+WITHOUT_TENSORFLOW = ("simulate", "schema")
 
 
-class CLIError(Exception):
-    """An error the user can fix; printed as one line, exit status 2."""
-
-
-def _quiet_tensorflow():
+def _quiet_tensorflow(command):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if (command in WITHOUT_TENSORFLOW
+            or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"):
         return
     # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore
-    # TF_CPP_MIN_LOG_LEVEL; the user's terminal should show tfcvr's output.
+    # TF_CPP_MIN_LOG_LEVEL; the user's terminal should show tfcvr's output,
+    # so TensorFlow is imported here, before the command, with stderr closed.
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
@@ -91,7 +94,7 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
-    _quiet_tensorflow()
+    _quiet_tensorflow(name)
     module = importlib.import_module(f"tfcvr.cli.{COMMANDS[name]}")
     command_parser = argparse.ArgumentParser(
         prog=f"tfcvr {name}", description=HELP[name]

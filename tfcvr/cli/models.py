@@ -1,14 +1,14 @@
 """List every registered estimator with its paper."""
 
+from tfcvr.layers.backbones import BACKBONES
+from tfcvr.models import ESTIMATORS
+
 
 def add_arguments(parser):
     parser.add_argument("--backbones", action="store_true", help="also list the backbones")
 
 
 def run(args):
-    from tfcvr.layers.backbones import BACKBONES
-    from tfcvr.models import ESTIMATORS
-
     width = max(len(name) for name in ESTIMATORS)
     for name in sorted(ESTIMATORS):
         cls = ESTIMATORS[name]

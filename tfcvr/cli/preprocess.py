@@ -9,13 +9,13 @@ gs://... --setup_file ./setup.py`, `--direct_running_mode=multi_processing
 --direct_num_workers=2`, ...) go to Beam's PipelineOptions.
 """
 
+from beam_jobs import preprocess
+
 # tfcvr.cli.main hands this command its raw argv with unknown flags kept.
 PASS_UNKNOWN_ARGS = True
 
 
 def add_arguments(parser):
-    from beam_jobs import preprocess
-
     parser.epilog = (
         "Unknown flags are Beam pipeline options (e.g. --runner "
         "DataflowRunner, --direct_running_mode=multi_processing)."
@@ -24,6 +24,4 @@ def add_arguments(parser):
 
 
 def run(args):
-    from beam_jobs import preprocess
-
     return preprocess.run(args.raw_argv)

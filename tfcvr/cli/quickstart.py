@@ -6,6 +6,16 @@ import os
 import shutil
 import time
 
+from beam_jobs import preprocess
+from tfcvr.evaluation import format_metrics_table
+from tfcvr.evaluation import json_safe
+from tfcvr.export import export_saved_model
+from tfcvr.export import load_and_predict
+from tfcvr.features import keys
+from tfcvr.simulation import simulate
+from tfcvr.training import train
+from tfcvr.training.evaluate_dir import evaluate_dir
+
 SUMMARY_METRICS = (
     "cvr_auc_true",
     "cvr_bias_unclicked",
@@ -36,15 +46,6 @@ def _step(number, text):
 
 
 def run(args):
-    from beam_jobs import preprocess
-    from tfcvr.training.evaluate_dir import evaluate_dir
-    from tfcvr.simulation import simulate
-    from tfcvr.evaluation import format_metrics_table
-    from tfcvr.export import export_saved_model
-    from tfcvr.export import load_and_predict
-    from tfcvr.features import keys
-    from tfcvr.training import train
-
     started = time.perf_counter()
     shutil.rmtree(args.out, ignore_errors=True)
     logs_dir = os.path.join(args.out, "logs")
@@ -83,8 +84,6 @@ def run(args):
           "truth for every impression, clicked or not):\n")
     print(format_metrics_table(results, metrics=list(SUMMARY_METRICS)))
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        from tfcvr.evaluation import json_safe
-
         json.dump(json_safe(results), f, indent=2, sort_keys=True)
 
     exported = "esmm" if "esmm" in model_dirs else models[-1]

@@ -11,7 +11,8 @@ choices worth checking go to stderr. Edit the spec, then run
 import os
 import sys
 
-from tfcvr.cli.main import CLIError
+from beam_jobs.spec_inference import infer_spec
+from tfcvr.cli.cli_error import CLIError
 
 
 def add_arguments(parser):
@@ -37,8 +38,6 @@ def run(args):
         raise CLIError("choose an action: `tfcvr schema infer --input FILE`")
     if os.path.isdir(args.input):
         raise CLIError(f"--input must be a file, not a directory: {args.input}")
-    from beam_jobs.spec_inference import infer_spec
-
     spec, notes = infer_spec(
         args.input, fmt=args.format, rows=args.rows, delimiter=args.delimiter
     )

@@ -10,7 +10,10 @@ import signal
 import sys
 import threading
 
-from tfcvr.cli.main import CLIError
+from tfcvr.cli.cli_error import CLIError
+from tfcvr.serving.model_repository import ModelRepository
+from tfcvr.serving.rest_server import RestServer
+from tfcvr.serving.tf_serving_error import TFServingError
 
 DEFAULT_PORT = 8501
 
@@ -65,10 +68,6 @@ def run(args):
         raise CLIError(
             f"--poll-seconds must be >= 0. Received: {args.poll_seconds}"
         )
-    from tfcvr.serving.model_repository import ModelRepository
-    from tfcvr.serving.rest_server import RestServer
-    from tfcvr.serving.tf_serving_error import TFServingError
-
     try:
         repository = ModelRepository(args.model_base, models=args.model)
     except TFServingError as e:

@@ -5,6 +5,8 @@ import math
 import os
 import sys
 
+from tfcvr.simulation import simulate
+
 FORMATS = ("csv", "parquet", "aliccp")
 # Below this many rows the run takes seconds; a bar would only flicker.
 PROGRESS_MIN_ROWS = 200_000
@@ -70,8 +72,6 @@ def run(args):
     for flag, value in (("--ctr", args.ctr), ("--cvr", args.cvr)):
         if value is not None and not 0.0 < value < 1.0:
             raise ValueError(f"{flag} must be strictly between 0 and 1. Received: {value}")
-
-    from tfcvr.simulation import simulate
 
     progress = (
         not args.no_progress and rows >= PROGRESS_MIN_ROWS and sys.stderr.isatty()

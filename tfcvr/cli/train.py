@@ -2,6 +2,8 @@
 
 import json
 
+from tfcvr.training import parse_params
+from tfcvr.training import train
 from tfcvr.training.strategy import STRATEGIES
 from tfcvr.training.trainer import PRECISIONS
 
@@ -26,9 +28,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from tfcvr.training import parse_params
-    from tfcvr.training import train
-
     model_dir = args.model_dir or f"runs/{args.model}"
     _, info = train(
         args.data,
