@@ -42,24 +42,25 @@ from beam_jobs.readers.generic_reader import load_spec
 from beam_jobs.readers.input_files import match_files
 from beam_jobs.readers.input_files import total_size
 from beam_jobs.readers.row_converter import to_timestamp
-from beam_jobs.transforms.assign_split_fn import REJECTED
-from beam_jobs.transforms.assign_split_fn import SPLIT_METHODS
-from beam_jobs.transforms.assign_split_fn import TRAIN_ROWS
-from beam_jobs.transforms.assign_split_fn import AssignSplitFn
-from beam_jobs.transforms.compute_numeric_stats import ComputeNumericStats
-from beam_jobs.transforms.compute_time_cut import ComputeTimeCut
-from beam_jobs.transforms.compute_vocabularies import ComputeVocabularies
-from beam_jobs.transforms.count_per_bundle import CountPerBundleFn
-from beam_jobs.transforms.count_per_bundle import constant_key
-from beam_jobs.transforms.encode_example_fn import EncodeExampleFn
-from beam_jobs.transforms.write_metadata_fn import SUMMARY_FILE
-from beam_jobs.transforms.write_metadata_fn import WriteMetadataFn
-from beam_jobs.transforms.write_metadata_fn import read_json
-from beam_jobs.transforms.write_metadata_fn import write_json
-from beam_jobs.transforms.write_shards import JSONL
-from beam_jobs.transforms.write_shards import TFRECORD_GZ
-from beam_jobs.transforms.write_shards import WriteShards
-from beam_jobs.transforms.write_vocabulary_fn import WriteVocabularyFn
+from beam_jobs.transforms.metadata import SUMMARY_FILE
+from beam_jobs.transforms.metadata import WriteMetadataFn
+from beam_jobs.transforms.metadata import read_json
+from beam_jobs.transforms.metadata import write_json
+from beam_jobs.transforms.shards import JSONL
+from beam_jobs.transforms.shards import TFRECORD_GZ
+from beam_jobs.transforms.shards import EncodeExampleFn
+from beam_jobs.transforms.shards import WriteShards
+from beam_jobs.transforms.split import REJECTED
+from beam_jobs.transforms.split import SPLIT_METHODS
+from beam_jobs.transforms.split import SPLIT_ROWS
+from beam_jobs.transforms.split import TRAIN_ROWS
+from beam_jobs.transforms.split import AssignSplitFn
+from beam_jobs.transforms.split import ComputeTimeCut
+from beam_jobs.transforms.statistics import ComputeNumericStats
+from beam_jobs.transforms.statistics import CountPerBundleFn
+from beam_jobs.transforms.statistics import constant_key
+from beam_jobs.transforms.vocabularies import ComputeVocabularies
+from beam_jobs.transforms.vocabularies import WriteVocabularyFn
 from tfcvr.features import keys
 from tfcvr.features.input_spec import SPEC_FILE
 
@@ -405,7 +406,7 @@ def build_pipeline(
     split_out = rows | "AssignSplit" >> beam.ParDo(
         AssignSplitFn(split, eval_fraction, use_time=use_time, source="split"),
         cut=split_cut,
-    ).with_outputs(TRAIN_ROWS, REJECTED, main="split_rows")
+    ).with_outputs(TRAIN_ROWS, REJECTED, main=SPLIT_ROWS)
     train_rows = split_out[TRAIN_ROWS]
 
     vocab_sizes = (
@@ -417,7 +418,7 @@ def build_pipeline(
 
     split_shards = {keys.TRAIN_SPLIT: num_shards, keys.EVAL_SPLIT: num_shards}
     written = (
-        split_out["split_rows"]
+        split_out[SPLIT_ROWS]
         | "Encode" >> beam.ParDo(EncodeExampleFn(schema, split_shards))
         | "WriteExamples" >> WriteShards(out_dir, split_shards, TFRECORD_GZ)
         | "SumWritten" >> beam.CombinePerKey(sum)

@@ -38,8 +38,8 @@ from beam_jobs.readers import aliccp_fields as fields_lib
 from beam_jobs.readers.aliccp import ReadAliCCP
 from beam_jobs.readers.aliccp import classify_aliccp_file
 from beam_jobs.readers.input_files import match_files
-from beam_jobs.transforms.write_shards import TFRECORD_GZ
-from beam_jobs.transforms.write_shards import write_file
+from beam_jobs.transforms.shards import TFRECORD_GZ
+from beam_jobs.transforms.shards import write_file
 from tfcvr.features import keys
 
 SKELETON_COLUMNS = [

@@ -1,1 +1,3 @@
-"""PTransforms and DoFns of the preprocessing job (beam_jobs.preprocess)."""
+"""PTransforms and DoFns of the preprocessing job (beam_jobs.preprocess),
+one module per stage: `split`, `statistics`, `vocabularies`, `shards`
+(encoding and writing) and `metadata`."""

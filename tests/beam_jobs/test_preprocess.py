@@ -14,7 +14,7 @@ from beam_jobs import preprocess
 from beam_jobs.example_logs import impression_frame
 from beam_jobs.example_logs import impression_spec
 from beam_jobs.readers import dead_letter as dl
-from beam_jobs.transforms.assign_split_fn import key_fraction
+from beam_jobs.transforms.split import key_fraction
 from tfcvr.features import Schema
 from tfcvr.features import keys
 

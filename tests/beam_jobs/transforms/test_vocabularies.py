@@ -5,10 +5,10 @@ import pytest
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
-from beam_jobs.transforms.compute_vocabularies import ComputeVocabularies
-from beam_jobs.transforms.compute_vocabularies import CountTokensFn
-from beam_jobs.transforms.compute_vocabularies import MergeCountsCombineFn
-from beam_jobs.transforms.compute_vocabularies import select_tokens
+from beam_jobs.transforms.vocabularies import ComputeVocabularies
+from beam_jobs.transforms.vocabularies import CountTokensFn
+from beam_jobs.transforms.vocabularies import MergeCountsCombineFn
+from beam_jobs.transforms.vocabularies import select_tokens
 from tfcvr.features.input_spec import InputSpec
 
 

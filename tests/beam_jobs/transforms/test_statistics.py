@@ -1,3 +1,4 @@
+import collections
 import random
 
 import apache_beam as beam
@@ -6,14 +7,17 @@ import pytest
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
-from beam_jobs.transforms.compute_numeric_stats import AccumulateMomentsFn
-from beam_jobs.transforms.compute_numeric_stats import ComputeNumericStats
-from beam_jobs.transforms.compute_numeric_stats import add_value
-from beam_jobs.transforms.compute_numeric_stats import empty_moments
-from beam_jobs.transforms.compute_numeric_stats import merge_moments
-from beam_jobs.transforms.compute_numeric_stats import moments_to_stats
-from beam_jobs.transforms.compute_numeric_stats import transform_value
+from beam_jobs.transforms.statistics import AccumulateMomentsFn
+from beam_jobs.transforms.statistics import ComputeNumericStats
+from beam_jobs.transforms.statistics import CountPerBundleFn
+from beam_jobs.transforms.statistics import add_value
+from beam_jobs.transforms.statistics import constant_key
+from beam_jobs.transforms.statistics import empty_moments
+from beam_jobs.transforms.statistics import merge_moments
+from beam_jobs.transforms.statistics import moments_to_stats
+from beam_jobs.transforms.statistics import transform_value
 from tfcvr.features.input_spec import InputSpec
+
 
 SPEC = InputSpec.from_dict({
     "columns": {
@@ -102,3 +106,37 @@ def test_accumulate_fn_emits_one_partial_per_column(make_pipeline):
             partials | beam.combiners.Count.PerElement(),
             equal_to([("price", 1), ("age", 1)]),
         )
+
+
+def _letters(word):
+    return list(word)
+
+
+@pytest.mark.parametrize("max_entries", [1, 2, 1000])
+def test_counts_match_a_counter_even_with_flushes(make_pipeline, max_entries):
+    words = ["abc", "aab", "", "cab", "zz"]
+    expected = collections.Counter("".join(words))
+    with make_pipeline() as p:
+        counts = (
+            p
+            | beam.Create(words)
+            | beam.ParDo(CountPerBundleFn(_letters, max_entries=max_entries))
+            | beam.CombinePerKey(sum)
+        )
+        assert_that(counts, equal_to(sorted(expected.items())))
+
+
+def test_constant_key_counts_elements(make_pipeline):
+    with make_pipeline() as p:
+        counts = (
+            p
+            | beam.Create(range(17))
+            | beam.ParDo(CountPerBundleFn(constant_key))
+            | beam.CombinePerKey(sum)
+        )
+        assert_that(counts, equal_to([("rows", 17)]))
+
+
+def test_rejects_bad_max_entries():
+    with pytest.raises(ValueError, match="max_entries"):
+        CountPerBundleFn(_letters, max_entries=0)

@@ -1,10 +1,18 @@
+"""Metadata: `schema.json` and `summary.json`, written once every count is in.
+
+`WriteMetadataFn` takes the vocabulary sizes, numeric statistics, written
+and rejected counts and the time cut as side inputs, so it runs after the
+rest of the job; `build_summary` is the row accounting (rows read == rows
+written + rows rejected).
+"""
+
 import json
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.transforms.write_vocabulary_fn import write_vocabulary
+from beam_jobs.transforms.vocabularies import write_vocabulary
 from tfcvr.features import keys
 
 SUMMARY_FILE = "summary.json"

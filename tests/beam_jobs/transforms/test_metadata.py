@@ -5,9 +5,9 @@ from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
 from beam_jobs.example_logs import impression_spec
-from beam_jobs.transforms.write_metadata_fn import WriteMetadataFn
-from beam_jobs.transforms.write_metadata_fn import build_summary
-from beam_jobs.transforms.write_vocabulary_fn import WriteVocabularyFn
+from beam_jobs.transforms.metadata import WriteMetadataFn
+from beam_jobs.transforms.metadata import build_summary
+from beam_jobs.transforms.vocabularies import WriteVocabularyFn
 from tfcvr.features import Schema
 from tfcvr.features.input_spec import InputSpec
 

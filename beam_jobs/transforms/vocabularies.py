@@ -1,7 +1,19 @@
+"""Vocabularies: count the tokens of the train rows, select, write.
+
+`ComputeVocabularies` counts every value of every vocabulary column and
+keeps the selected tokens in vocabulary order; `WriteVocabularyFn` writes
+each vocabulary to `vocab/<name>.txt`, one token per line.
+"""
+
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from tfcvr.features import keys
+
+
+# === Counting and selection ===
 
 
 def token_order(item):
@@ -136,3 +148,35 @@ class ComputeVocabularies(beam.PTransform):
             | "MergeCounts" >> beam.CombinePerKey(MergeCountsCombineFn())
             | "Select" >> beam.Map(_finalize, settings)
         )
+
+
+# === Vocabulary files ===
+
+
+def vocab_path(out_dir, vocab_name):
+    return FileSystems.join(out_dir, keys.VOCAB_DIR, f"{vocab_name}.txt")
+
+
+def write_vocabulary(out_dir, vocab_name, tokens):
+    """Writes `DIR/vocab/<name>.txt`, one token per line; returns its size."""
+    tokens = list(tokens)
+    text = "".join(f"{t}\n" for t in tokens).encode("utf-8")
+    with FileSystems.create(
+        vocab_path(out_dir, vocab_name),
+        compression_type=CompressionTypes.UNCOMPRESSED,
+    ) as f:
+        f.write(text)
+    return len(tokens)
+
+
+class WriteVocabularyFn(beam.DoFn):
+    """`(vocab_name, [(token, count), ...])` -> `DIR/vocab/<name>.txt`;
+    emits `(vocab_name, vocab_size)`."""
+
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def process(self, element):
+        vocab_name, counts = element
+        size = write_vocabulary(self.out_dir, vocab_name, (t for t, _ in counts))
+        yield vocab_name, size
