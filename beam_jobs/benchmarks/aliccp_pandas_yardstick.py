@@ -34,25 +34,25 @@ import numpy as np
 import pandas as pd
 
 from beam_jobs.example_encoder import ExampleEncoder
-from beam_jobs.readers import aliccp_fields as fields_lib
-from beam_jobs.readers.aliccp import ReadAliCCP
-from beam_jobs.readers.aliccp import classify_aliccp_file
+from beam_jobs.readers.aliccp import fields as fields_lib
+from beam_jobs.readers.aliccp.raw_logs import COMMON
+from beam_jobs.readers.aliccp.raw_logs import COMMON_COLUMNS
+from beam_jobs.readers.aliccp.raw_logs import COMMON_FEATURE_INDEX
+from beam_jobs.readers.aliccp.raw_logs import FEATURE_LIST
+from beam_jobs.readers.aliccp.raw_logs import NUM_FEATURES
+from beam_jobs.readers.aliccp.raw_logs import SAMPLE_ID
+from beam_jobs.readers.aliccp.raw_logs import SKELETON
+from beam_jobs.readers.aliccp.raw_logs import SKELETON_COLUMNS
+from beam_jobs.readers.aliccp.raw_logs import ReadAliCCP
+from beam_jobs.readers.aliccp.raw_logs import classify_aliccp_file
 from beam_jobs.readers.input_files import match_files
 from beam_jobs.transforms.shards import TFRECORD_GZ
 from beam_jobs.transforms.shards import write_file
 from tfcvr.features import keys
 
-SKELETON_COLUMNS = [
-    "sample_id",
-    keys.CLICK,
-    keys.CONVERSION,
-    "common_feature_index",
-    "num_features",
-    "feature_list",
-]
-COMMON_COLUMNS = ["common_feature_index", "num_features", "feature_list"]
-_OOV_INDEX = 1
-_FIRST_VOCAB_INDEX = 2
+# One out-of-vocabulary bucket (num_oov=1) after the padding index.
+_OOV_INDEX = keys.PADDING_INDEX + 1
+_FIRST_VOCAB_INDEX = _OOV_INDEX + 1
 
 
 def _read(paths, names):
@@ -229,14 +229,14 @@ def run_pandas_yardstick(
         if kind_split is None:
             continue
         kind, split = kind_split
-        if kind == "skeleton":
+        if kind == SKELETON:
             skeleton_paths.append((path, split))
-        elif kind == "common":
+        elif kind == COMMON:
             common_paths.append((path, split))
     if not skeleton_paths:
         raise ValueError(f"No sample_skeleton_* file in {input_path!r}.")
 
-    skeleton = _read(skeleton_paths, SKELETON_COLUMNS)
+    skeleton = _read(skeleton_paths, list(SKELETON_COLUMNS))
     impressions_read = len(skeleton)
     dropped = 0
     if drop_click0_conversion1:
@@ -244,37 +244,37 @@ def run_pandas_yardstick(
         dropped = int(bad.sum())
         skeleton = skeleton[~bad]
 
-    common = _read(common_paths, COMMON_COLUMNS)
+    common = _read(common_paths, list(COMMON_COLUMNS))
     common["line"] = (
-        common["common_feature_index"]
+        common[COMMON_FEATURE_INDEX]
         + ","
-        + common["num_features"]
+        + common[NUM_FEATURES]
         + ","
-        + common["feature_list"]
+        + common[FEATURE_LIST]
     )
     common = common.sort_values("line", kind="stable").drop_duplicates(
-        ["split", "common_feature_index"], keep="first"
+        ["split", COMMON_FEATURE_INDEX], keep="first"
     )
     common = common.reset_index(drop=True)
 
     # Impressions without a common row are dropped (the Beam job rejects
     # them as missing_common_features).
     skeleton = skeleton.merge(
-        common[["split", "common_feature_index"]].reset_index(names="common_row"),
-        on=["split", "common_feature_index"],
+        common[["split", COMMON_FEATURE_INDEX]].reset_index(names="common_row"),
+        on=["split", COMMON_FEATURE_INDEX],
         how="inner",
     )
     missing = impressions_read - dropped - len(skeleton)
     num_rows, num_fields = len(skeleton), len(fields)
 
     own = _first_values(
-        *_explode(skeleton["feature_list"], field_codes), limits, num_fields
+        *_explode(skeleton[FEATURE_LIST], field_codes), limits, num_fields
     )
     # Truncating each side before the join keeps the same first values as
     # truncating the joined lists, without materialising every behaviour id
     # of every impression.
     c_owner, c_field, c_id, c_weight, c_rank = _first_values(
-        *_explode(common["feature_list"], field_codes), limits, num_fields
+        *_explode(common[FEATURE_LIST], field_codes), limits, num_fields
     )
     # The join: every impression takes its common row's slice of values
     # (values are grouped by common row after the stable sort).
@@ -338,7 +338,7 @@ def run_pandas_yardstick(
             fields_lib.column_name(f): list(vocab[f]) for f in fields
         }
         splits = skeleton["split"].to_numpy(dtype=object)[owner]
-        sample_ids = skeleton["sample_id"].to_numpy(dtype=object)[owner]
+        sample_ids = skeleton[SAMPLE_ID].to_numpy(dtype=object)[owner]
         columns = np.array([fields_lib.column_name(f) for f in fields])
         result["encoded"] = pd.DataFrame(
             {

@@ -2,23 +2,55 @@
 
 A reader is applied to the pipeline root,
 `outputs = pipeline | ReaderClass(file_pattern, spec=None, **options)`,
-returns `{"rows": PCollection, "rejected": PCollection}` and exposes
-`reader.spec` (the `InputSpec` of its rows). See `beam_jobs.preprocess`.
+returns `{"rows": PCollection, "rejected": PCollection}` (`dead_letter.ROWS`
+and `dead_letter.REJECTED`) and exposes `reader.spec` (the `InputSpec` of
+its rows) and `reader.files`. See `beam_jobs.preprocess`.
 
-`FORMATS` maps a format name to a lazy "module:Class" import string so a
-new format plugs in by adding one line here and one module.
+`FORMATS` maps a format name to its reader class; a new format plugs in
+with one module and one line here. A reader that lives outside this
+package may be registered as a `"module:Class"` string, imported on first
+use.
 """
 
 import importlib
 
+from beam_jobs.readers.aliccp import ReadAliCCP
+from beam_jobs.readers.aliccp import ReadAliCCPCsv
+from beam_jobs.readers.aliccp import ReadAliExpressCsv
+from beam_jobs.readers.aliccp import ReadPaddleRec
+from beam_jobs.readers.csv_reader import CsvReader
+from beam_jobs.readers.dead_letter import DeadLetter
+from beam_jobs.readers.generic_reader import GenericReader
+from beam_jobs.readers.generic_reader import load_spec
+from beam_jobs.readers.jsonl_reader import JsonlReader
+from beam_jobs.readers.parquet_reader import ParquetReader
+from beam_jobs.readers.row_converter import RowConverter
+
+__all__ = [
+    "FORMATS",
+    "GENERIC_FORMATS",
+    "CsvReader",
+    "DeadLetter",
+    "GenericReader",
+    "JsonlReader",
+    "ParquetReader",
+    "ReadAliCCP",
+    "ReadAliCCPCsv",
+    "ReadAliExpressCsv",
+    "ReadPaddleRec",
+    "RowConverter",
+    "get_reader_class",
+    "load_spec",
+]
+
 FORMATS = {
-    "csv": "beam_jobs.readers.csv_reader:CsvReader",
-    "parquet": "beam_jobs.readers.parquet_reader:ParquetReader",
-    "jsonl": "beam_jobs.readers.jsonl_reader:JsonlReader",
-    "aliccp": "beam_jobs.readers.aliccp:ReadAliCCP",
-    "aliccp_csv": "beam_jobs.readers.aliccp_csv:ReadAliCCPCsv",
-    "aliexpress": "beam_jobs.readers.aliexpress:ReadAliExpressCsv",
-    "paddlerec": "beam_jobs.readers.paddlerec:ReadPaddleRec",
+    "csv": CsvReader,
+    "parquet": ParquetReader,
+    "jsonl": JsonlReader,
+    "aliccp": ReadAliCCP,
+    "aliccp_csv": ReadAliCCPCsv,
+    "aliexpress": ReadAliExpressCsv,
+    "paddlerec": ReadPaddleRec,
 }
 
 # Formats whose rows follow a user-written input spec (`--spec`).
@@ -32,7 +64,10 @@ def get_reader_class(name):
             f"Unknown input format {name!r}. Known formats: "
             f"{', '.join(sorted(FORMATS))}"
         )
-    module_name, _, class_name = FORMATS[name].partition(":")
+    reader = FORMATS[name]
+    if not isinstance(reader, str):
+        return reader
+    module_name, _, class_name = reader.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:

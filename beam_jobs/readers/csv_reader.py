@@ -3,8 +3,6 @@ import csv
 import apache_beam as beam
 
 from beam_jobs.readers import dead_letter as dl
-from beam_jobs.readers.generic_reader import REJECTED
-from beam_jobs.readers.generic_reader import ROWS
 from beam_jobs.readers.generic_reader import GenericReader
 from beam_jobs.readers.generic_reader import LineParseFn
 from beam_jobs.readers.input_files import read_first_line
@@ -78,8 +76,8 @@ class CsvReader(GenericReader):
                 self.delimiter,
                 self.drop_click0_conversion1,
             )
-        ).with_outputs(REJECTED, main=ROWS)
-        return {ROWS: parsed[ROWS], REJECTED: parsed[REJECTED]}
+        ).with_outputs(dl.REJECTED, main=dl.ROWS)
+        return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
 
 
 class ParseCsvLineFn(LineParseFn):

@@ -6,14 +6,20 @@ record as str (non-UTF-8 bytes escaped as `\\xNN`, at most `MAX_RAW_CHARS`
 characters). Readers raise `DeadLetter(reason, detail)` while converting a
 record and turn it into a record with `DeadLetter.to_record`.
 
-Readers also call `count_read()` once per raw record (row or rejected):
-the job checks `rows_read == rows_written + rows_rejected` against it.
+A reader returns `{ROWS: rows, REJECTED: dead letters}` (also the main and
+dead-letter output tags of its parsing DoFns). Readers also call
+`count_read()` once per raw record (row or rejected): the job checks
+`rows_read == rows_written + rows_rejected` against it and writes that
+accounting to `SUMMARY_FILE`.
 """
 
 import os
 
 import apache_beam as beam
 
+ROWS = "rows"
+REJECTED = "rejected"
+SUMMARY_FILE = "summary.json"
 MAX_RAW_CHARS = 2000
 METRICS_NAMESPACE = "tfcvr"
 ROWS_READ = "rows_read"
@@ -60,6 +66,13 @@ def rejected_record(reason, source, detail, raw):
         "detail": one_line(detail),
         "raw": escape_raw(raw),
     }
+
+
+def reject(reason, source, detail, raw):
+    """A dead letter as the tagged `REJECTED` output of a DoFn."""
+    return beam.pvalue.TaggedOutput(
+        REJECTED, rejected_record(reason, source, detail, raw)
+    )
 
 
 def count_read(n=1):

@@ -1,17 +1,16 @@
+"""The base of the readers whose rows follow a user-written `InputSpec`."""
+
 import os
 
 import apache_beam as beam
-from apache_beam import coders
-from apache_beam.io import textio
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import is_local_dir
 from beam_jobs.readers.input_files import match_files
+from beam_jobs.readers.input_files import read_lines
 from beam_jobs.readers.row_converter import RowConverter
 from tfcvr.features.input_spec import InputSpec
-
-ROWS = "rows"
-REJECTED = "rejected"
 
 
 def load_spec(spec):
@@ -34,10 +33,6 @@ def load_spec(spec):
 _COMPRESSED = (".gz", ".bz2", ".zst", ".deflate")
 
 
-def _is_directory(file_pattern):
-    return "://" not in file_pattern and os.path.isdir(file_pattern)
-
-
 def _data_name(path):
     name = os.path.basename(path).lower()
     for suffix in _COMPRESSED:
@@ -52,8 +47,8 @@ class GenericReader(beam.PTransform):
     Lists the input files and loads the spec at construction, so an empty
     glob or a bad spec fails with a one-line ValueError before any Beam
     work. A directory input keeps only files with the format's `extensions`
-    (compressed or not); a glob or file list is read as given. Subclasses implement `expand` and return
-    `{"rows": ..., "rejected": ...}`.
+    (compressed or not); a glob or file list is read as given. Subclasses
+    implement `expand` and return `{ROWS: ..., REJECTED: ...}`.
 
     Args:
         file_pattern: str. Path, directory, glob or comma-separated list.
@@ -78,7 +73,7 @@ class GenericReader(beam.PTransform):
         self.spec = load_spec(spec)
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.files = match_files(file_pattern)
-        if _is_directory(file_pattern):
+        if is_local_dir(file_pattern):
             # A directory may hold other files (simulation.json, README...).
             kept = [f for f in self.files if _data_name(f).endswith(self.extensions)]
             if not kept:
@@ -89,18 +84,8 @@ class GenericReader(beam.PTransform):
             self.files = kept
 
     def read_lines(self, pbegin, skip_header_lines=0):
-        """`(path, bytes line)` of every input file; bytes so that a
-        non-UTF-8 line becomes a dead letter instead of failing the read."""
-        return (
-            pbegin
-            | "ListFiles" >> beam.Create(self.files)
-            | "ReadLines"
-            >> textio.ReadAllFromText(
-                with_filename=True,
-                coder=coders.BytesCoder(),
-                skip_header_lines=skip_header_lines,
-            )
-        )
+        """`(path, bytes line)` of every input file (see `read_lines`)."""
+        return read_lines(pbegin, self.files, skip_header_lines)
 
 
 class LineParseFn(beam.DoFn):
@@ -154,4 +139,4 @@ class LineParseFn(beam.DoFn):
             record, raw_for_key = self.record(path, text)
             yield self._converter.convert(record, raw_for_key=raw_for_key)
         except dl.DeadLetter as e:
-            yield beam.pvalue.TaggedOutput(REJECTED, e.to_record(path, raw))
+            yield dl.reject(e.reason, path, e.detail, raw)

@@ -1,18 +1,30 @@
-"""Input file listing shared by readers (local paths, globs, gs:// ...)."""
+"""Input files shared by readers: listing (local paths, globs, gs:// ...),
+reading lines, and row keys from content."""
 
 import hashlib
 import os
 
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.io import textio
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.readers.dead_letter import SUMMARY_FILE
 from beam_jobs.readers.dead_letter import one_line
+from tfcvr.features import keys
+from tfcvr.features.input_spec import SPEC_FILE
 
 # Files that sit beside the data but are not data.
-_NOT_DATA = ("spec.json", "schema.json", "summary.json", "_SUCCESS")
+_NOT_DATA = (SPEC_FILE, keys.SCHEMA_FILE, SUMMARY_FILE, "_SUCCESS")
 
 
-def _is_dir(path):
-    return "://" not in path and os.path.isdir(path)
+def is_local(path):
+    """Whether a path is on the local filesystem (no `scheme://`)."""
+    return "://" not in path
+
+
+def is_local_dir(path):
+    return is_local(path) and os.path.isdir(path)
 
 
 def match_files(file_pattern):
@@ -27,7 +39,7 @@ def match_files(file_pattern):
     for pattern in (p.strip() for p in file_pattern.split(",")):
         if not pattern:
             continue
-        if _is_dir(pattern) or pattern.endswith("/"):
+        if is_local_dir(pattern) or pattern.endswith("/"):
             pattern = FileSystems.join(pattern.rstrip("/") or "/", "*")
         try:
             results = FileSystems.match([pattern])
@@ -38,7 +50,7 @@ def match_files(file_pattern):
         for result in results:
             for metadata in result.metadata_list:
                 path = metadata.path
-                if _is_dir(path) or os.path.basename(path) in _NOT_DATA:
+                if is_local_dir(path) or os.path.basename(path) in _NOT_DATA:
                     continue
                 if os.path.basename(path).startswith("."):
                     continue
@@ -55,6 +67,24 @@ def total_size(files):
         for metadata in result.metadata_list:
             total += metadata.size_in_bytes or 0
     return total
+
+
+def read_lines(pbegin, files, skip_header_lines=0):
+    """PCollection of `(path, bytes line)` over the given files.
+
+    Lines stay bytes so that a non-UTF-8 line becomes a dead letter in the
+    parsing DoFn instead of failing the read.
+    """
+    return (
+        pbegin
+        | "ListFiles" >> beam.Create(list(files))
+        | "ReadLines"
+        >> textio.ReadAllFromText(
+            with_filename=True,
+            coder=coders.BytesCoder(),
+            skip_header_lines=skip_header_lines,
+        )
+    )
 
 
 def read_first_line(path):

@@ -3,8 +3,6 @@ import json
 import apache_beam as beam
 
 from beam_jobs.readers import dead_letter as dl
-from beam_jobs.readers.generic_reader import REJECTED
-from beam_jobs.readers.generic_reader import ROWS
 from beam_jobs.readers.generic_reader import GenericReader
 from beam_jobs.readers.generic_reader import LineParseFn
 from beam_jobs.readers.input_files import read_head
@@ -53,8 +51,8 @@ class JsonlReader(GenericReader):
         lines = self.read_lines(pbegin)
         parsed = lines | "ParseJsonl" >> beam.ParDo(
             ParseJsonLineFn(self.spec, self.drop_click0_conversion1)
-        ).with_outputs(REJECTED, main=ROWS)
-        return {ROWS: parsed[ROWS], REJECTED: parsed[REJECTED]}
+        ).with_outputs(dl.REJECTED, main=dl.ROWS)
+        return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
 
 
 class ParseJsonLineFn(LineParseFn):

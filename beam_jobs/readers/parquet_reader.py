@@ -6,8 +6,6 @@ from apache_beam.io import parquetio
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.readers import dead_letter as dl
-from beam_jobs.readers.generic_reader import REJECTED
-from beam_jobs.readers.generic_reader import ROWS
 from beam_jobs.readers.generic_reader import GenericReader
 from beam_jobs.readers.row_converter import RowConverter
 
@@ -70,8 +68,8 @@ class ParquetReader(GenericReader):
         )
         parsed = tables | "ConvertRecords" >> beam.ParDo(
             ConvertArrowTableFn(self.spec, self.drop_click0_conversion1)
-        ).with_outputs(REJECTED, main=ROWS)
-        return {ROWS: parsed[ROWS], REJECTED: parsed[REJECTED]}
+        ).with_outputs(dl.REJECTED, main=dl.ROWS)
+        return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
 
 
 class ConvertArrowTableFn(beam.DoFn):
@@ -98,4 +96,4 @@ class ConvertArrowTableFn(beam.DoFn):
                 yield self._converter.convert(record, raw_for_key=text)
             except dl.DeadLetter as e:
                 raw = text if text is not None else record_text(record)
-                yield beam.pvalue.TaggedOutput(REJECTED, e.to_record(path, raw))
+                yield dl.reject(e.reason, path, e.detail, raw)

@@ -1,3 +1,6 @@
+"""The raw Ali-CCP logs (Tianchi dataset 408): impressions joined to their
+common features, and to the simulator's ground truth when it is there."""
+
 import logging
 import math
 import os
@@ -6,33 +9,52 @@ import re
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from beam_jobs.readers import aliccp_fields as fields_lib
-from beam_jobs.readers import aliccp_io as io_lib
 from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.aliccp import fields as fields_lib
+from beam_jobs.readers.aliccp.fixed_format_reader import FILE_SPLIT_WORDS
+from beam_jobs.readers.aliccp.fixed_format_reader import build_spec
+from beam_jobs.readers.aliccp.fixed_format_reader import check_choice
+from beam_jobs.readers.aliccp.fixed_format_reader import check_labels
+from beam_jobs.readers.aliccp.fixed_format_reader import check_max_len
+from beam_jobs.readers.aliccp.fixed_format_reader import check_no_user_spec
+from beam_jobs.readers.aliccp.fixed_format_reader import decode_line
+from beam_jobs.readers.aliccp.fixed_format_reader import lookup_source
+from beam_jobs.readers.aliccp.fixed_format_reader import parse_label
+from beam_jobs.readers.aliccp.fixed_format_reader import prepare_line
+from beam_jobs.readers.aliccp.fixed_format_reader import source_index
 from beam_jobs.readers.input_files import match_files
+from beam_jobs.readers.input_files import read_lines
+from beam_jobs.readers.row_converter import KEY_FIELD
+from beam_jobs.readers.row_converter import SPLIT_FIELD
 from tfcvr.features import keys
 
+# The kinds of input file (also the output tags of the keying DoFn).
+SKELETON = "skeleton"
+COMMON = "common"
+GROUND_TRUTH = "ground_truth"
 _FILE_RE = re.compile(
     r"(sample_skeleton|common_features|ground_truth)_(train|test)(?:[._-].*)?\Z"
 )
-_SKELETON = "skeleton"
-_COMMON = "common"
-_TRUTH = "ground_truth"
 _KINDS = {
-    "sample_skeleton": _SKELETON,
-    "common_features": _COMMON,
-    "ground_truth": _TRUTH,
+    "sample_skeleton": SKELETON,
+    "common_features": COMMON,
+    "ground_truth": GROUND_TRUTH,
 }
-# The simulator's ground_truth_{train,test}.csv: a header, then one line per
-# impression.
-_TRUTH_HEADER = ",".join(("sample_id",) + keys.GROUND_TRUTH_KEYS)
-_TRUTH_COLUMNS = 1 + len(keys.GROUND_TRUTH_KEYS)
+_FILE_WORDS = {split: word for word, split in FILE_SPLIT_WORDS.items()}
+# The columns of each kind of file; ground_truth_{train,test}.csv (the
+# simulator's) has a header, then one line per impression.
+SAMPLE_ID = "sample_id"
+COMMON_FEATURE_INDEX = "common_feature_index"
+NUM_FEATURES = "num_features"
+FEATURE_LIST = "feature_list"
+SKELETON_COLUMNS = (
+    SAMPLE_ID, keys.CLICK, keys.CONVERSION, COMMON_FEATURE_INDEX,
+    NUM_FEATURES, FEATURE_LIST,
+)
+COMMON_COLUMNS = (COMMON_FEATURE_INDEX, NUM_FEATURES, FEATURE_LIST)
+GROUND_TRUTH_COLUMNS = (SAMPLE_ID,) + keys.GROUND_TRUTH_KEYS
+_TRUTH_HEADER = ",".join(GROUND_TRUTH_COLUMNS)
 GROUND_TRUTH_CHOICES = ("auto", True, False)
-_REJECTED = io_lib.REJECTED
-_ROWS = io_lib.ROWS
-_SPLITS = {"train": keys.TRAIN_SPLIT, "test": keys.EVAL_SPLIT}
-_SKELETON_COLUMNS = 6
-_COMMON_COLUMNS = 3
 _METRICS = "tfcvr.readers.aliccp"
 
 REASON_MISSING_COMMON = "missing_common_features"
@@ -52,7 +74,7 @@ def classify_aliccp_file(path):
     match = _FILE_RE.match(os.path.basename(path))
     if match is None:
         return None
-    return _KINDS[match.group(1)], _SPLITS[match.group(2)]
+    return _KINDS[match.group(1)], FILE_SPLIT_WORDS[match.group(2)]
 
 
 class ReadAliCCP(beam.PTransform):
@@ -145,15 +167,15 @@ class ReadAliCCP(beam.PTransform):
         ground_truth="auto",
     ):
         super().__init__()
-        io_lib.check_no_user_spec("aliccp", spec)
+        check_no_user_spec("aliccp", spec)
         if not any(ground_truth is c for c in GROUND_TRUTH_CHOICES):
             raise ValueError(
                 f"ground_truth must be 'auto', True or False. Received: "
                 f"ground_truth={ground_truth!r}"
             )
-        io_lib.check_max_len(max_len)
-        io_lib.check_choice(
-            "on_repeated_field", on_repeated_field, io_lib.ON_REPEATED_CHOICES
+        check_max_len(max_len)
+        check_choice(
+            "on_repeated_field", on_repeated_field, fields_lib.ON_REPEATED_CHOICES
         )
         self.fields, self.multi_valued_fields = fields_lib.resolve_fields(
             fields, multi_valued_fields
@@ -167,7 +189,7 @@ class ReadAliCCP(beam.PTransform):
         self.classified_files = self._match_files(file_pattern, ground_truth)
         self.files = [path for path, _, _ in self.classified_files]
         self.with_ground_truth = any(
-            kind == _TRUTH for _, kind, _ in self.classified_files
+            kind == GROUND_TRUTH for _, kind, _ in self.classified_files
         )
         self.spec = self._build_spec(column_overrides, vocab)
 
@@ -177,11 +199,14 @@ class ReadAliCCP(beam.PTransform):
         files = []
         for path in paths:
             kind_split = classify_aliccp_file(path)
-            if kind_split is None or (ground_truth is False and kind_split[0] == _TRUTH):
+            ignored_truth = ground_truth is False and kind_split is not None and (
+                kind_split[0] == GROUND_TRUTH
+            )
+            if kind_split is None or ignored_truth:
                 logging.info("The Ali-CCP reader ignores %s", path)
                 continue
             files.append((path,) + kind_split)
-        if not any(kind == _SKELETON for _, kind, _ in files):
+        if not any(kind == SKELETON for _, kind, _ in files):
             hint = ""
             if any(p.endswith((".tar.gz", ".tgz")) for p in paths):
                 hint = " (extract the Tianchi .tar.gz archives first)"
@@ -190,19 +215,19 @@ class ReadAliCCP(beam.PTransform):
                 f"{file_pattern!r}{hint}. Found: "
                 f"{[os.path.basename(p) for p in paths[:5]]}"
             )
-        for split in sorted({s for _, k, s in files if k == _SKELETON}):
-            if not any(k == _COMMON and s == split for _, k, s in files):
-                name = "train" if split == keys.TRAIN_SPLIT else "test"
+        for split in sorted({s for _, k, s in files if k == SKELETON}):
+            if not any(k == COMMON and s == split for _, k, s in files):
+                name = _FILE_WORDS[split]
                 raise ValueError(
                     f"{file_pattern!r} has sample_skeleton_{name} but no "
                     f"common_features_{name} file to join it with."
                 )
-        truth_splits = {s for _, k, s in files if k == _TRUTH}
-        skeleton_splits = {s for _, k, s in files if k == _SKELETON}
+        truth_splits = {s for _, k, s in files if k == GROUND_TRUTH}
+        skeleton_splits = {s for _, k, s in files if k == SKELETON}
         if ground_truth is True or truth_splits:
             missing = sorted(skeleton_splits - truth_splits)
             if missing:
-                names = ["train" if s == keys.TRAIN_SPLIT else "test" for s in missing]
+                names = [_FILE_WORDS[s] for s in missing]
                 raise ValueError(
                     f"{file_pattern!r} has no ground_truth_{{{','.join(names)}}}.csv "
                     f"for its sample_skeleton files"
@@ -213,20 +238,13 @@ class ReadAliCCP(beam.PTransform):
         return files
 
     def _build_spec(self, column_overrides, vocab):
-        columns = {}
-        for field in self.fields:
-            name = fields_lib.column_name(field)
-            if field in self.multi_valued_fields:
-                columns[name] = {
-                    "kind": keys.MULTI_CATEGORICAL,
-                    "value_dtype": "int64",
-                    "max_len": self.max_len,
-                    "weighted": self.weighted,
-                }
-            else:
-                columns[name] = {"kind": keys.CATEGORICAL_INT}
-        return io_lib.build_spec(
-            columns,
+        return build_spec(
+            fields_lib.spec_columns(
+                self.fields,
+                self.multi_valued_fields,
+                self.max_len,
+                weighted=self.weighted,
+            ),
             {keys.CLICK: keys.CLICK, keys.CONVERSION: keys.CONVERSION},
             column_overrides=column_overrides,
             vocab=vocab,
@@ -236,30 +254,30 @@ class ReadAliCCP(beam.PTransform):
 
     def expand(self, pbegin):
         paths = self.files
-        lines = io_lib.read_lines(pbegin, paths)
+        lines = read_lines(pbegin, paths)
         keyed = lines | "KeyByCommonIndex" >> beam.ParDo(
             _KeyAliCCPLine(
                 self.classified_files,
                 self.drop_click0_conversion1,
                 self.with_ground_truth,
             )
-        ).with_outputs(_SKELETON, _COMMON, _TRUTH, _REJECTED)
-        skeleton = keyed[_SKELETON]
-        rejected = [keyed[_REJECTED]]
+        ).with_outputs(SKELETON, COMMON, GROUND_TRUTH, dl.REJECTED)
+        skeleton = keyed[SKELETON]
+        rejected = [keyed[dl.REJECTED]]
         if self.with_ground_truth:
             # Skeleton lines arrive keyed by sample id; the truth rides along
             # into the common-feature join as a third tuple element.
             with_truth = (
-                {_SKELETON: skeleton, _TRUTH: keyed[_TRUTH]}
+                {SKELETON: skeleton, GROUND_TRUTH: keyed[GROUND_TRUTH]}
                 | "JoinGroundTruth" >> beam.CoGroupByKey()
                 | "AttachGroundTruth" >> beam.ParDo(_AttachGroundTruth(paths))
-                .with_outputs(_REJECTED, main=_SKELETON)
+                .with_outputs(dl.REJECTED, main=SKELETON)
             )
-            skeleton = with_truth[_SKELETON]
-            rejected.append(with_truth[_REJECTED])
+            skeleton = with_truth[SKELETON]
+            rejected.append(with_truth[dl.REJECTED])
         joined = {
-            _SKELETON: skeleton,
-            _COMMON: keyed[_COMMON],
+            SKELETON: skeleton,
+            COMMON: keyed[COMMON],
         } | "JoinCommonFeatures" >> beam.CoGroupByKey()
         built = joined | "BuildRows" >> beam.ParDo(
             _BuildAliCCPRows(
@@ -270,11 +288,11 @@ class ReadAliCCP(beam.PTransform):
                 self.max_len,
                 self.on_repeated_field,
             )
-        ).with_outputs(_REJECTED, main=_ROWS)
-        rejected = tuple(rejected) + (built[_REJECTED],) | "FlattenRejected" >> (
+        ).with_outputs(dl.REJECTED, main=dl.ROWS)
+        rejected = tuple(rejected) + (built[dl.REJECTED],) | "FlattenRejected" >> (
             beam.Flatten()
         )
-        return {"rows": built[_ROWS], "rejected": rejected}
+        return {dl.ROWS: built[dl.ROWS], dl.REJECTED: rejected}
 
 
 class _KeyAliCCPLine(beam.DoFn):
@@ -302,35 +320,35 @@ class _KeyAliCCPLine(beam.DoFn):
         self._with_truth = with_ground_truth
 
     def setup(self):
-        self._index = io_lib.source_index([p for p, _, _ in self._files])
+        self._index = source_index([p for p, _, _ in self._files])
         self._common_lines = Metrics.counter(_METRICS, "common_lines")
         self._truth_lines = Metrics.counter(_METRICS, "ground_truth_lines")
 
     def process(self, element):
         path, raw = element
-        index = io_lib.lookup_source(self._index, path)
+        index = lookup_source(self._index, path)
         source, kind, split = self._files[index]
-        raw = io_lib.prepare_line(raw)
+        raw = prepare_line(raw)
         if raw is None:
             return
-        if kind == _SKELETON:
+        if kind == SKELETON:
             dl.count_read()
-        elif kind == _COMMON:
+        elif kind == COMMON:
             self._common_lines.inc()
-        line, error = io_lib.decode_line(raw)
+        line, error = decode_line(raw)
         if error is not None:
             yield self._reject(kind, dl.NON_UTF8, source, error, raw)
             return
-        if kind == _TRUTH:
+        if kind == GROUND_TRUTH:
             if line.strip() != _TRUTH_HEADER:
                 self._truth_lines.inc()
                 sample_id = line.partition(",")[0].strip()
                 yield beam.pvalue.TaggedOutput(
-                    _TRUTH, ((split, sample_id), (index, line))
+                    GROUND_TRUTH, ((split, sample_id), (index, line))
                 )
             return
         columns = line.split(",")
-        expected = _SKELETON_COLUMNS if kind == _SKELETON else _COMMON_COLUMNS
+        expected = len(SKELETON_COLUMNS if kind == SKELETON else COMMON_COLUMNS)
         if len(columns) != expected:
             yield self._reject(
                 kind,
@@ -341,23 +359,24 @@ class _KeyAliCCPLine(beam.DoFn):
                 line,
             )
             return
-        if kind == _COMMON:
+        if kind == COMMON:
             yield beam.pvalue.TaggedOutput(
-                _COMMON, ((split, columns[0]), (index, line))
+                COMMON, ((split, columns[0]), (index, line))
             )
             return
-        _, _, problem = io_lib.check_labels(columns[1], columns[2], self._drop)
-        if problem is not None:
-            yield self._reject(kind, problem[0], source, problem[1], line)
+        try:
+            check_labels(columns[1], columns[2], self._drop)
+        except dl.DeadLetter as e:
+            yield self._reject(kind, e.reason, source, e.detail, line)
             return
         key = columns[0].strip() if self._with_truth else columns[3]
-        yield beam.pvalue.TaggedOutput(_SKELETON, ((split, key), (index, line)))
+        yield beam.pvalue.TaggedOutput(SKELETON, ((split, key), (index, line)))
 
     @staticmethod
     def _reject(kind, reason, source, detail, raw):
-        if kind != _SKELETON:
+        if kind != SKELETON:
             dl.count_read()
-        return io_lib.reject(reason, source, detail, raw)
+        return dl.reject(reason, source, detail, raw)
 
 
 def parse_ground_truth_line(line):
@@ -367,9 +386,10 @@ def parse_ground_truth_line(line):
     `sample_id,rate,rate,0|1` with both rates finite in [0, 1].
     """
     columns = line.split(",")
-    if len(columns) != _TRUTH_COLUMNS:
+    expected = len(GROUND_TRUTH_COLUMNS)
+    if len(columns) != expected:
         raise ValueError(
-            f"a ground-truth line has {_TRUTH_COLUMNS} columns, this one has "
+            f"a ground-truth line has {expected} columns, this one has "
             f"{len(columns)}"
         )
     rates = []
@@ -381,7 +401,7 @@ def parse_ground_truth_line(line):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} {text[:40]!r} is not a rate in [0, 1]")
         rates.append(value)
-    label = io_lib.parse_label(columns[3])
+    label = parse_label(columns[3])
     if label is None:
         raise ValueError(
             f"{keys.CONVERSION_IF_CLICKED} {columns[3][:40]!r} is not 0 or 1"
@@ -408,17 +428,17 @@ class _AttachGroundTruth(beam.DoFn):
     def process(self, element):
         (split, sample_id), grouped = element
         truth = None
-        for index, line in sorted(grouped[_TRUTH], key=_line_text):
+        for index, line in sorted(grouped[GROUND_TRUTH], key=_line_text):
             source = self._paths[index]
             try:
                 parsed = parse_ground_truth_line(line)
             except ValueError as e:
                 dl.count_read()
-                yield io_lib.reject(REASON_BAD_GROUND_TRUTH, source, str(e), line)
+                yield dl.reject(REASON_BAD_GROUND_TRUTH, source, str(e), line)
                 continue
             if truth is not None:
                 dl.count_read()
-                yield io_lib.reject(
+                yield dl.reject(
                     REASON_DUPLICATE_GROUND_TRUTH,
                     source,
                     f"sample_id {sample_id!r} already has a valid ground-truth "
@@ -428,12 +448,12 @@ class _AttachGroundTruth(beam.DoFn):
                 )
                 continue
             truth = parsed
-        skeleton = grouped[_SKELETON]
+        skeleton = grouped[SKELETON]
         if truth is not None and not skeleton:
             self._unused.inc()
         for index, line in skeleton:
             if truth is None:
-                yield io_lib.reject(
+                yield dl.reject(
                     REASON_MISSING_GROUND_TRUTH,
                     self._paths[index],
                     f"no valid ground-truth line for sample_id {sample_id!r} in "
@@ -471,7 +491,7 @@ class _BuildAliCCPRows(beam.DoFn):
 
     def setup(self):
         self._selected = frozenset(self._fields)
-        self._repeats = Metrics.counter(_METRICS, io_lib.REASON_REPEATED_FIELD)
+        self._repeats = Metrics.counter(_METRICS, fields_lib.REASON_REPEATED_FIELD)
         self._unused_common = Metrics.counter(_METRICS, "common_rows_unused")
 
     def _truncated_groups(self, entries):
@@ -487,7 +507,7 @@ class _BuildAliCCPRows(beam.DoFn):
     def process(self, element):
         (split, common_index), grouped = element
         common_groups = None
-        for index, line in sorted(grouped[_COMMON], key=_line_text):
+        for index, line in sorted(grouped[COMMON], key=_line_text):
             source = self._paths[index]
             _, num_text, list_text = line.split(",")
             try:
@@ -496,11 +516,11 @@ class _BuildAliCCPRows(beam.DoFn):
                 )
             except fields_lib.FeatureListError as e:
                 dl.count_read()
-                yield io_lib.reject(e.reason, source, e.detail, line)
+                yield dl.reject(e.reason, source, e.detail, line)
                 continue
             if common_groups is not None:
                 dl.count_read()
-                yield io_lib.reject(
+                yield dl.reject(
                     REASON_DUPLICATE_COMMON,
                     source,
                     f"common_feature_index {common_index!r} already has a "
@@ -511,7 +531,7 @@ class _BuildAliCCPRows(beam.DoFn):
                 continue
             common_groups = self._truncated_groups(entries)
         used = False
-        for index, line, *truth in grouped[_SKELETON]:
+        for index, line, *truth in grouped[SKELETON]:
             used = True
             source = self._paths[index]
             columns = line.split(",")
@@ -520,10 +540,10 @@ class _BuildAliCCPRows(beam.DoFn):
                     columns[4], columns[5]
                 )
             except fields_lib.FeatureListError as e:
-                yield io_lib.reject(e.reason, source, e.detail, line)
+                yield dl.reject(e.reason, source, e.detail, line)
                 continue
             if common_groups is None:
-                yield io_lib.reject(
+                yield dl.reject(
                     REASON_MISSING_COMMON,
                     source,
                     f"no valid common_features row with index "
@@ -531,29 +551,23 @@ class _BuildAliCCPRows(beam.DoFn):
                     line,
                 )
                 continue
-            row, repeated = fields_lib.build_columns(
-                (self._truncated_groups(entries), common_groups),
-                self._fields,
-                self._multi,
-                self._weighted,
-                self._max_len,
-                self._on_repeated,
-            )
-            if repeated:
-                self._repeats.inc()
-            if row is None:
-                yield io_lib.reject(
-                    io_lib.REASON_REPEATED_FIELD,
-                    source,
-                    f"single-valued fields {repeated} occur more than once "
-                    f"(on_repeated_field='reject')",
-                    line,
+            try:
+                row = fields_lib.build_row(
+                    (self._truncated_groups(entries), common_groups),
+                    self._fields,
+                    self._multi,
+                    self._weighted,
+                    self._max_len,
+                    self._on_repeated,
+                    self._repeats,
                 )
+            except dl.DeadLetter as e:
+                yield dl.reject(e.reason, source, e.detail, line)
                 continue
-            row[keys.CLICK] = io_lib.LABEL_VALUES[columns[1].strip()]
-            row[keys.CONVERSION] = io_lib.LABEL_VALUES[columns[2].strip()]
-            row[io_lib.KEY_FIELD] = f"{split}:{columns[0].strip()}"
-            row[io_lib.SPLIT_FIELD] = split
+            row[keys.CLICK] = parse_label(columns[1])
+            row[keys.CONVERSION] = parse_label(columns[2])
+            row[KEY_FIELD] = f"{split}:{columns[0].strip()}"
+            row[SPLIT_FIELD] = split
             if truth:
                 row.update(zip(keys.GROUND_TRUTH_KEYS, truth[0]))
             yield row

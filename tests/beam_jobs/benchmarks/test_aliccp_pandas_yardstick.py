@@ -1,15 +1,19 @@
 """The pandas yardstick and the Beam reader agree on generated Ali-CCP files."""
 
 import collections
+import glob
+import gzip
 import json
 import random
+import struct
 
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from beam_jobs import preprocess
 from beam_jobs.benchmarks.aliccp_pandas_yardstick import main, run_pandas_yardstick
 from beam_jobs.readers.aliccp import ReadAliCCP
-from beam_jobs.readers.aliccp_fields import format_common_line, format_skeleton_line
+from beam_jobs.readers.aliccp.fields import format_common_line, format_skeleton_line
 from tfcvr.features import keys
 
 FIELDS = ["101", "205", "301", "210", "109_14"]
@@ -177,9 +181,6 @@ def test_yardstick_command_line(tmp_path, capsys):
 
 
 def _tfrecords(paths):
-    import gzip
-    import struct
-
     records = []
     for path in paths:
         data = gzip.open(path).read()
@@ -194,10 +195,6 @@ def _tfrecords(paths):
 def test_yardstick_writes_the_beam_jobs_examples(tmp_path):
     # With write_dir the yardstick does the job's serialization too: the same
     # Example bytes, so its rows/s compare with the job's like for like.
-    import glob
-
-    from beam_jobs import preprocess
-
     data = tmp_path / "raw"
     data.mkdir()
     write_dataset(data)

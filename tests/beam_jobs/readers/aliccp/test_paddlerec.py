@@ -1,48 +1,10 @@
-import collections
-
 import pytest
-from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
+from apache_beam.testing.util import equal_to
 
-from beam_jobs.readers.paddlerec import ReadPaddleRec
+from beam_jobs.readers.aliccp import ReadPaddleRec
 from tfcvr.features import keys
 
 FIELDS = ["101", "205", "210", "150_14"]
-
-
-def write_lines(path, lines):
-    path.write_bytes(
-        b"".join(
-            (x if isinstance(x, bytes) else x.encode("utf-8")) + b"\n"
-            for x in lines
-        )
-    )
-    return path
-
-
-def reasons_are(expected):
-    expected = sorted(expected)
-
-    def check(actual):
-        got = sorted((r["reason"], r["source"]) for r in actual)
-        if got != expected:
-            raise BeamAssertException(f"dead letters {got} != {expected}")
-
-    return check
-
-
-def run_reader(reader, rows_matcher, rejected_matcher):
-    pipeline = TestPipeline(runner="FnApiRunner")
-    outputs = pipeline | reader
-    assert_that(outputs["rows"], rows_matcher, label="CheckRows")
-    assert_that(outputs["rejected"], rejected_matcher, label="CheckRejected")
-    result = pipeline.run()
-    result.wait_until_finish()
-    counters = collections.Counter()
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
-        counters[counter.key.metric.name] += counter.committed
-    return counters
 
 
 def row(key, click, conversion, user, item, intents, history, split=None):
@@ -60,7 +22,9 @@ def row(key, click, conversion, user, item, intents, history, split=None):
     return result
 
 
-def test_multi_valued_rows_dead_letters_and_accounting(tmp_path):
+def test_multi_valued_rows_dead_letters_and_accounting(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     name = "small.txt"
     lines = [
         # the fourth column is skipped (PaddleRec's reader does the same);
@@ -100,7 +64,9 @@ def test_multi_valued_rows_dead_letters_and_accounting(tmp_path):
     assert counters["blank_lines_skipped"] == 1
 
 
-def test_keep_fourth_column_max_len_and_split(tmp_path):
+def test_keep_fourth_column_max_len_and_split(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     write_lines(
         tmp_path / "train_small.txt",
         ["1,1,0,205:77,150_14:1,150_14:2,150_14:3,101:5"],
@@ -123,7 +89,9 @@ def test_keep_fourth_column_max_len_and_split(tmp_path):
 @pytest.mark.parametrize(
     "on_repeated, expected_item", [("first", 6), ("last", 7), ("reject", None)]
 )
-def test_repeated_single_valued_field(tmp_path, on_repeated, expected_item):
+def test_repeated_single_valued_field(
+    tmp_path, on_repeated, expected_item, reasons_are, run_reader, write_lines
+):
     write_lines(tmp_path / "a.txt", ["1,0,0,x,205:6,101:1,205:7"])
     reader = ReadPaddleRec(
         str(tmp_path), fields=["101", "205"], on_repeated_field=on_repeated
@@ -145,7 +113,7 @@ def test_repeated_single_valued_field(tmp_path, on_repeated, expected_item):
     assert counters["repeated_single_valued_field"] == 1
 
 
-def test_spec_of_the_paddlerec_fields(tmp_path):
+def test_spec_of_the_paddlerec_fields(tmp_path, write_lines):
     write_lines(tmp_path / "a.txt", ["1,0,0,x,101:1"])
     spec = ReadPaddleRec(str(tmp_path), max_len=3).spec
     assert len(spec.columns) == 23
@@ -163,7 +131,7 @@ def test_spec_of_the_paddlerec_fields(tmp_path):
     "first_line",
     ["click,purchase,101,205", "1,0,0", "1,yes,0,101:1", "1,0,0,x,y"],
 )
-def test_not_paddlerec_fails_with_one_line(tmp_path, first_line):
+def test_not_paddlerec_fails_with_one_line(tmp_path, first_line, write_lines):
     write_lines(tmp_path / "a.txt", [first_line])
     with pytest.raises(ValueError, match="is not a PaddleRec line") as info:
         ReadPaddleRec(str(tmp_path))

@@ -15,6 +15,7 @@ import functools
 import math
 import re
 
+from beam_jobs.readers import dead_letter as dl
 from tfcvr.features import keys
 
 
@@ -45,16 +46,18 @@ ENTRY_SEPARATOR = "\x01"
 FIELD_SEPARATOR = "\x02"
 VALUE_SEPARATOR = "\x03"
 
-_FIELD_RE = re.compile(r"[0-9]+(_[0-9]+)?\Z")
+# A field id: `101`, `109_14`.
+FIELD_ID_RE = re.compile(r"[0-9]+(_[0-9]+)?\Z")
+# Dead-letter reasons of broken feature lists and repeated fields.
+REASON_BAD_FEATURE_LIST = "bad_feature_list"
+REASON_BAD_NUM_FEATURES = "bad_num_features"
+REASON_NUM_FEATURES_MISMATCH = "num_features_mismatch"
+REASON_REPEATED_FIELD = "repeated_single_valued_field"
+ON_REPEATED_CHOICES = ("first", "last", "reject")
 
 
-class FeatureListError(ValueError):
-    """A broken feature list; `reason` is the dead-letter reason."""
-
-    def __init__(self, reason, detail):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class FeatureListError(dl.DeadLetter):
+    """A broken feature list (a `DeadLetter` with the list's reason)."""
 
 
 def column_name(field):
@@ -98,7 +101,7 @@ def resolve_fields(fields, multi_valued_fields):
     # Integer ids are accepted because a JSON option (`fields=[101,205]`)
     # parses to ints.
     fields = tuple(_as_field_id(f) for f in fields)
-    bad = [f for f in fields if not isinstance(f, str) or not _FIELD_RE.match(f)]
+    bad = [f for f in fields if not isinstance(f, str) or not FIELD_ID_RE.match(f)]
     if not fields or bad:
         raise ValueError(
             f"fields must be non-empty Ali-CCP field ids such as '101' or "
@@ -168,13 +171,13 @@ def _parse_feature_list_checked(text):
         feature_text, sep2, value_text = rest.partition(VALUE_SEPARATOR)
         if not sep or not sep2 or not field:
             raise FeatureListError(
-                "bad_feature_list",
+                REASON_BAD_FEATURE_LIST,
                 f"entry {position} {entry[:80]!r} is not "
                 f"field\\x02feature\\x03value",
             )
         if not (feature_text.isdigit() and feature_text.isascii()):
             raise FeatureListError(
-                "bad_feature_list",
+                REASON_BAD_FEATURE_LIST,
                 f"entry {position} of field {field!r} has a non-integer "
                 f"feature id {feature_text[:40]!r}",
             )
@@ -184,7 +187,7 @@ def _parse_feature_list_checked(text):
             value = math.nan
         if not math.isfinite(value):
             raise FeatureListError(
-                "bad_feature_list",
+                REASON_BAD_FEATURE_LIST,
                 f"entry {position} of field {field!r} has a non-numeric or "
                 f"non-finite value {value_text[:40]!r}",
             )
@@ -196,14 +199,14 @@ def parse_counted_feature_list(num_features_text, feature_list_text):
     """Parses a feature list and checks it against its `num_features`."""
     if not (num_features_text.isdigit() and num_features_text.isascii()):
         raise FeatureListError(
-            "bad_num_features",
+            REASON_BAD_NUM_FEATURES,
             f"num_features {num_features_text[:40]!r} is not a "
             f"non-negative integer",
         )
     entries = parse_feature_list(feature_list_text)
     if len(entries) != int(num_features_text):
         raise FeatureListError(
-            "num_features_mismatch",
+            REASON_NUM_FEATURES_MISMATCH,
             f"num_features says {int(num_features_text)} but the feature "
             f"list has {len(entries)} entries",
         )
@@ -264,6 +267,44 @@ def build_columns(
     if repeated and on_repeated == "reject":
         return None, repeated
     return columns, repeated
+
+
+def build_row(
+    groups, fields, multi_valued, weighted, max_len, on_repeated, repeats
+):
+    """The columns of one row (`build_columns`); a repeated single-valued
+    field is counted in `repeats` (a Beam counter) and, with
+    `on_repeated="reject"`, raises a `DeadLetter`."""
+    columns, repeated = build_columns(
+        groups, fields, multi_valued, weighted, max_len, on_repeated
+    )
+    if repeated:
+        repeats.inc()
+    if columns is None:
+        raise dl.DeadLetter(
+            REASON_REPEATED_FIELD,
+            f"single-valued fields {repeated} occur more than once "
+            f"(on_repeated_field='reject')",
+        )
+    return columns
+
+
+def spec_columns(fields, multi_valued, max_len, **multi_settings):
+    """The `InputSpec` columns of the selected fields: `multi_categorical`
+    int64 lists of at most `max_len` ids (plus `multi_settings`) for the
+    multi-valued ones, `categorical_int` for the others."""
+    columns = {}
+    for field in fields:
+        if field in multi_valued:
+            columns[column_name(field)] = {
+                "kind": keys.MULTI_CATEGORICAL,
+                "value_dtype": "int64",
+                "max_len": max_len,
+                **multi_settings,
+            }
+        else:
+            columns[column_name(field)] = {"kind": keys.CATEGORICAL_INT}
+    return columns
 
 
 @functools.lru_cache(maxsize=64)

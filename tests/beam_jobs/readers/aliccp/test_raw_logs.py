@@ -1,30 +1,19 @@
-import collections
-
 import apache_beam as beam
 import pytest
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
-from beam_jobs.readers import aliccp
-from beam_jobs.readers.aliccp import ReadAliCCP, classify_aliccp_file
-from beam_jobs.readers.aliccp_fields import (
+from beam_jobs.readers.aliccp import raw_logs
+from beam_jobs.readers.aliccp.fields import (
     ESMM_FIELDS,
     format_common_line,
     format_skeleton_line,
 )
+from beam_jobs.readers.aliccp.raw_logs import ReadAliCCP
+from beam_jobs.readers.aliccp.raw_logs import classify_aliccp_file
 from tfcvr.features import keys
 
 FIELDS = ["101", "205", "301", "210", "109_14"]
-
-
-def write_lines(path, lines):
-    data = b"".join(
-        (line if isinstance(line, bytes) else line.encode("utf-8")) + b"\n"
-        for line in lines
-    )
-    path.write_bytes(data)
-    return path
 
 
 def user(common_index, user_id, history=()):
@@ -55,39 +44,6 @@ def row(key, split, click, conversion, user_id, item, intents=(), history=()):
     }
 
 
-def reasons_are(expected):
-    """Matcher: the (reason, source) multiset of the dead letters."""
-    expected = sorted(expected)
-
-    def check(actual):
-        got = sorted((r["reason"], r["source"]) for r in actual)
-        if got != expected:
-            raise BeamAssertException(f"dead letters {got} != {expected}")
-        for record in actual:
-            if set(record) != {"reason", "source", "detail", "raw"}:
-                raise BeamAssertException(f"bad record keys {sorted(record)}")
-            if "\n" in record["detail"] or not record["detail"]:
-                raise BeamAssertException(f"bad detail {record['detail']!r}")
-            if not isinstance(record["raw"], str):
-                raise BeamAssertException("raw must be str")
-
-    return check
-
-
-def run_reader(reader, rows_matcher, rejected_matcher):
-    """Runs the reader; returns its Beam counters by name."""
-    pipeline = TestPipeline(runner="FnApiRunner")
-    outputs = pipeline | reader
-    assert_that(outputs["rows"], rows_matcher, label="CheckRows")
-    assert_that(outputs["rejected"], rejected_matcher, label="CheckRejected")
-    result = pipeline.run()
-    result.wait_until_finish()
-    counters = collections.Counter()
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
-        counters[counter.key.metric.name] += counter.committed
-    return counters
-
-
 # === File names ===
 
 
@@ -115,7 +71,9 @@ def test_classify_aliccp_file():
 # === The join ===
 
 
-def test_join_by_split_and_index_in_any_file_order(tmp_path):
+def test_join_by_split_and_index_in_any_file_order(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     # Common rows come in another order than the impressions, one of them
     # from a second file; the test split reuses index "cA" for another user.
     write_lines(
@@ -155,7 +113,9 @@ def test_join_by_split_and_index_in_any_file_order(tmp_path):
     assert counters["common_lines"] == 4
 
 
-def test_default_fields_give_every_esmm_column(tmp_path):
+def test_default_fields_give_every_esmm_column(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     write_lines(
         tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)]
     )
@@ -181,7 +141,9 @@ def test_default_fields_give_every_esmm_column(tmp_path):
 # === Dead letters ===
 
 
-def test_skeleton_dead_letters_and_accounting(tmp_path):
+def test_skeleton_dead_letters_and_accounting(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     sk = "sample_skeleton_train.csv"
     good = impression(1, 1, 0, "cA", 501)
     lines = [
@@ -239,7 +201,9 @@ def test_skeleton_dead_letters_and_accounting(tmp_path):
     assert counters["blank_lines_skipped"] == 1
 
 
-def test_common_dead_letters_duplicates_and_accounting(tmp_path):
+def test_common_dead_letters_duplicates_and_accounting(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     common = "common_features_train.csv"
     write_lines(
         tmp_path / "sample_skeleton_train.csv",
@@ -311,7 +275,9 @@ def with_truth(expected_row, true_ctr, true_cvr, conversion_if_clicked):
     }
 
 
-def test_ground_truth_is_joined_by_sample_id_with_dead_letters(tmp_path):
+def test_ground_truth_is_joined_by_sample_id_with_dead_letters(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     truth = "ground_truth_train.csv"
     write_lines(
         tmp_path / "sample_skeleton_train.csv",
@@ -367,7 +333,7 @@ def test_ground_truth_is_joined_by_sample_id_with_dead_letters(tmp_path):
     assert counters["ground_truth_unused"] == 1
 
 
-def test_ground_truth_option(tmp_path):
+def test_ground_truth_option(tmp_path, run_reader, write_lines):
     write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
     write_lines(tmp_path / "common_features_train.csv", [user("c", 3)])
     assert not ReadAliCCP(str(tmp_path), fields=FIELDS).with_ground_truth
@@ -386,7 +352,9 @@ def test_ground_truth_option(tmp_path):
         ReadAliCCP(str(tmp_path), fields=FIELDS)
 
 
-def test_cleaning_rule_can_be_turned_off(tmp_path):
+def test_cleaning_rule_can_be_turned_off(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     write_lines(
         tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 1, "c", 5)]
     )
@@ -401,7 +369,9 @@ def test_cleaning_rule_can_be_turned_off(tmp_path):
 # === Multi-valued fields and repeats ===
 
 
-def test_multi_valued_merges_impression_then_common_and_truncates(tmp_path):
+def test_multi_valued_merges_impression_then_common_and_truncates(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     skeleton = format_skeleton_line(
         1,
         1,
@@ -446,7 +416,9 @@ def test_multi_valued_merges_impression_then_common_and_truncates(tmp_path):
     "on_repeated, expected_item",
     [("first", 5), ("last", 6), ("reject", None)],
 )
-def test_repeated_single_valued_field(tmp_path, on_repeated, expected_item):
+def test_repeated_single_valued_field(
+    tmp_path, on_repeated, expected_item, reasons_are, run_reader, write_lines
+):
     skeleton = format_skeleton_line(
         1, 0, 0, "c", [("205", 5, 1.0), ("205", 6, 1.0)]
     )
@@ -476,7 +448,9 @@ def test_repeated_single_valued_field(tmp_path, on_repeated, expected_item):
     assert counters["rows_read"] == 1
 
 
-def test_aitm_preset_is_single_valued(tmp_path):
+def test_aitm_preset_is_single_valued(
+    tmp_path, reasons_are, run_reader, write_lines
+):
     skeleton = format_skeleton_line(
         1, 1, 1, "c", [("205", 5, 1.0), ("210", 8, 1.0), ("853", 9, 1.0)]
     )
@@ -502,7 +476,7 @@ def test_aitm_preset_is_single_valued(tmp_path):
 # === The DoFns on in-memory elements ===
 
 
-def test_key_line_dofn_on_in_memory_lines():
+def test_key_line_dofn_on_in_memory_lines(reasons_are):
     files = [
         ("/d/sample_skeleton_test.csv", "skeleton", keys.EVAL_SPLIT),
         ("/d/common_features_test.csv", "common", keys.EVAL_SPLIT),
@@ -519,7 +493,7 @@ def test_key_line_dofn_on_in_memory_lines():
         out = (
             p
             | beam.Create(elements)
-            | beam.ParDo(aliccp._KeyAliCCPLine(files, True)).with_outputs(
+            | beam.ParDo(raw_logs._KeyAliCCPLine(files, True)).with_outputs(
                 "skeleton", "common", "rejected"
             )
         )
@@ -540,7 +514,7 @@ def test_key_line_dofn_on_in_memory_lines():
         )
 
 
-def test_build_rows_dofn_on_a_grouped_element():
+def test_build_rows_dofn_on_a_grouped_element(reasons_are):
     paths = ["/d/sample_skeleton_train.csv", "/d/common_features_train.csv"]
     grouped = (
         (keys.TRAIN_SPLIT, "cA"),
@@ -552,7 +526,7 @@ def test_build_rows_dofn_on_a_grouped_element():
             "common": [(1, user("cA", 3, history=[(6, 3.0)]))],
         },
     )
-    dofn = aliccp._BuildAliCCPRows(
+    dofn = raw_logs._BuildAliCCPRows(
         paths, FIELDS, {"210", "109_14"}, True, 20, "first"
     )
     with TestPipeline(runner="FnApiRunner") as p:
@@ -591,7 +565,7 @@ def test_build_rows_dofn_on_a_grouped_element():
 # === Spec and construction errors ===
 
 
-def test_spec_of_the_default_fields(tmp_path):
+def test_spec_of_the_default_fields(tmp_path, write_lines):
     write_lines(tmp_path / "sample_skeleton_train.csv", [])
     write_lines(tmp_path / "common_features_train.csv", [])
     spec = ReadAliCCP(str(tmp_path), max_len=7).spec
@@ -612,7 +586,7 @@ def test_spec_of_the_default_fields(tmp_path):
     assert schema.user_id == "f101"
 
 
-def test_column_overrides_and_vocab(tmp_path):
+def test_column_overrides_and_vocab(tmp_path, write_lines):
     write_lines(tmp_path / "sample_skeleton_train.csv", [])
     write_lines(tmp_path / "common_features_train.csv", [])
     spec = ReadAliCCP(
@@ -645,7 +619,9 @@ def test_column_overrides_and_vocab(tmp_path):
         ({"on_repeated_field": "all"}, "on_repeated_field must be one of"),
     ],
 )
-def test_bad_options_fail_with_one_line(tmp_path, kwargs, message):
+def test_bad_options_fail_with_one_line(
+    tmp_path, kwargs, message, write_lines
+):
     write_lines(tmp_path / "sample_skeleton_train.csv", [])
     write_lines(tmp_path / "common_features_train.csv", [])
     with pytest.raises(ValueError, match=message) as info:
@@ -653,7 +629,7 @@ def test_bad_options_fail_with_one_line(tmp_path, kwargs, message):
     assert "\n" not in str(info.value)
 
 
-def test_missing_files_fail_with_one_line(tmp_path):
+def test_missing_files_fail_with_one_line(tmp_path, write_lines):
     with pytest.raises(ValueError, match="No input files match"):
         ReadAliCCP(str(tmp_path / "nothing*"))
     (tmp_path / "sample_train.tar.gz").write_bytes(b"\x1f\x8b")

@@ -1,6 +1,6 @@
 import pytest
 
-from beam_jobs.readers import aliccp_fields as F
+from beam_jobs.readers.aliccp import fields as F
 
 
 def test_parse_feature_list_keeps_log_order_and_values():

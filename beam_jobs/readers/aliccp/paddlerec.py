@@ -1,19 +1,21 @@
+"""The Ali-CCP lines of PaddleRec's ESMM/ESCM2 examples."""
+
 import os
 
-import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from beam_jobs.readers import aliccp_fields as fields_lib
-from beam_jobs.readers import aliccp_io as io_lib
 from beam_jobs.readers import dead_letter as dl
-from beam_jobs.readers.input_files import match_files, read_first_line
+from beam_jobs.readers.aliccp import fields as fields_lib
+from beam_jobs.readers.aliccp.fixed_format_reader import FixedLineFn
+from beam_jobs.readers.aliccp.fixed_format_reader import FixedLineReader
+from beam_jobs.readers.aliccp.fixed_format_reader import build_spec
+from beam_jobs.readers.aliccp.fixed_format_reader import check_choice
+from beam_jobs.readers.aliccp.fixed_format_reader import check_labels
+from beam_jobs.readers.aliccp.fixed_format_reader import check_max_len
+from beam_jobs.readers.aliccp.fixed_format_reader import parse_label
+from beam_jobs.readers.input_files import read_first_line
 from tfcvr.features import keys
 
-# Source names of the two label columns, for the spec's `labels` (the
-# third column is the click-and-convert label PaddleRec calls ctcvr).
-CLICK_COLUMN = keys.CLICK
-CTCVR_COLUMN = keys.CTCVR
-REASON_BAD_FEATURE_LIST = "bad_feature_list"
 _METRICS = "tfcvr.readers.paddlerec"
 
 
@@ -22,8 +24,8 @@ def check_paddlerec_line(line, source="the first line"):
     columns = line.split(",")
     if (
         len(columns) < 4
-        or io_lib.parse_label(columns[1]) is None
-        or io_lib.parse_label(columns[2]) is None
+        or parse_label(columns[1]) is None
+        or parse_label(columns[2]) is None
         or not any(":" in c for c in columns[3:])
     ):
         raise ValueError(
@@ -33,7 +35,7 @@ def check_paddlerec_line(line, source="the first line"):
         )
 
 
-class ReadPaddleRec(beam.PTransform):
+class ReadPaddleRec(FixedLineReader):
     """Reads the Ali-CCP lines of PaddleRec's ESMM/ESCM2 examples.
 
     Each line is `sample_id,click,ctcvr,<unused>,field:feasign,...` with no
@@ -78,6 +80,8 @@ class ReadPaddleRec(beam.PTransform):
         vocab: dict or None. The spec's vocabulary settings.
     """
 
+    format_name = "paddlerec"
+
     def __init__(
         self,
         file_pattern,
@@ -93,121 +97,81 @@ class ReadPaddleRec(beam.PTransform):
         column_overrides=None,
         vocab=None,
     ):
-        super().__init__()
-        io_lib.check_no_user_spec("paddlerec", spec)
-        io_lib.check_max_len(max_len)
-        io_lib.check_choice(
-            "on_repeated_field", on_repeated_field, io_lib.ON_REPEATED_CHOICES
+        check_max_len(max_len)
+        check_choice(
+            "on_repeated_field", on_repeated_field, fields_lib.ON_REPEATED_CHOICES
         )
-        self.fields, self.multi_valued_fields = fields_lib.resolve_fields(
+        fields, multi_valued_fields = fields_lib.resolve_fields(
             fields, multi_valued_fields
         )
+        super().__init__(
+            file_pattern, spec, drop_click0_conversion1, split_by_filename
+        )
+        self.fields, self.multi_valued_fields = fields, multi_valued_fields
         self.max_len = max_len
         self.keep_fourth_column = bool(keep_fourth_column)
-        self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.on_repeated_field = on_repeated_field
-        self.paths = match_files(file_pattern)
-        self.splits = io_lib.file_splits(self.paths, split_by_filename)
-        for path in self.paths:
+        for path in self.files:
             first = read_first_line(path)
             if first:
                 check_paddlerec_line(first, f"The first line of {path}")
-        columns = {}
-        for field in self.fields:
-            name = fields_lib.column_name(field)
-            if field in self.multi_valued_fields:
-                columns[name] = {
-                    "kind": keys.MULTI_CATEGORICAL,
-                    "value_dtype": "int64",
-                    "max_len": max_len,
-                }
-            else:
-                columns[name] = {"kind": keys.CATEGORICAL_INT}
-        self.spec = io_lib.build_spec(
-            columns,
-            {keys.CLICK: CLICK_COLUMN, keys.CONVERSION: CTCVR_COLUMN},
+        self.spec = build_spec(
+            fields_lib.spec_columns(self.fields, self.multi_valued_fields, max_len),
+            # The third column is the click-and-convert label PaddleRec
+            # calls ctcvr.
+            {keys.CLICK: keys.CLICK, keys.CONVERSION: keys.CTCVR},
             column_overrides=column_overrides,
             vocab=vocab,
             **fields_lib.id_roles(self.fields),
         )
 
-    def expand(self, pbegin):
-        lines = io_lib.read_lines(pbegin, self.paths)
-        parsed = lines | "ParseLines" >> beam.ParDo(
-            _ParsePaddleRecLine(
-                self.paths,
-                self.splits,
-                self.fields,
-                self.multi_valued_fields,
-                self.max_len,
-                3 if self.keep_fourth_column else 4,
-                self.drop_click0_conversion1,
-                self.on_repeated_field,
-            )
-        ).with_outputs(io_lib.REJECTED, main=io_lib.ROWS)
-        return {
-            "rows": parsed[io_lib.ROWS],
-            "rejected": parsed[io_lib.REJECTED],
-        }
+    def line_fn(self):
+        return _ParsePaddleRecLine(
+            self.files,
+            self.splits,
+            self.drop_click0_conversion1,
+            self.fields,
+            self.multi_valued_fields,
+            self.max_len,
+            3 if self.keep_fourth_column else 4,
+            self.on_repeated_field,
+        )
 
 
-class _ParsePaddleRecLine(beam.DoFn):
+class _ParsePaddleRecLine(FixedLineFn):
     def __init__(
         self,
         paths,
         splits,
+        drop_click0_conversion1,
         fields,
         multi_valued,
         max_len,
         first_feature_column,
-        drop_click0_conversion1,
         on_repeated,
     ):
-        self._paths = list(paths)
-        self._splits = list(splits)
+        super().__init__(paths, splits, drop_click0_conversion1)
         self._fields = tuple(fields)
         self._multi = frozenset(multi_valued)
         self._max_len = max_len
         self._first = first_feature_column
-        self._drop = drop_click0_conversion1
         self._on_repeated = on_repeated
 
     def setup(self):
-        self._index = io_lib.source_index(self._paths)
+        super().setup()
         self._selected = frozenset(self._fields)
-        self._repeats = Metrics.counter(
-            _METRICS, io_lib.REASON_REPEATED_FIELD
-        )
+        self._repeats = Metrics.counter(_METRICS, fields_lib.REASON_REPEATED_FIELD)
 
-    def process(self, element):
-        path, raw = element
-        index = io_lib.lookup_source(self._index, path)
-        source = self._paths[index]
-        raw = io_lib.prepare_line(raw)
-        if raw is None:
-            return
-        dl.count_read()
-        line, error = io_lib.decode_line(raw)
-        if error is not None:
-            yield io_lib.reject(dl.NON_UTF8, source, error, raw)
-            return
+    def parse(self, line, raw, source):
         columns = line.split(",")
         if len(columns) < 4:
-            yield io_lib.reject(
+            raise dl.DeadLetter(
                 dl.WRONG_FIELD_COUNT,
-                source,
                 f"a PaddleRec line has at least 4 columns "
                 f"(sample_id,click,ctcvr,<unused>), this one has "
                 f"{len(columns)}",
-                line,
             )
-            return
-        click, conversion, problem = io_lib.check_labels(
-            columns[1], columns[2], self._drop
-        )
-        if problem is not None:
-            yield io_lib.reject(problem[0], source, problem[1], line)
-            return
+        click, conversion = check_labels(columns[1], columns[2], self._drop)
         grouped = {}
         for position in range(self._first, len(columns)):
             entry = columns[position]
@@ -217,41 +181,21 @@ class _ParsePaddleRecLine(beam.DoFn):
             if not sep or not field or not (
                 feasign.isdigit() and feasign.isascii()
             ):
-                yield io_lib.reject(
-                    REASON_BAD_FEATURE_LIST,
-                    source,
+                raise dl.DeadLetter(
+                    fields_lib.REASON_BAD_FEATURE_LIST,
                     f"column {position} {entry[:80]!r} is not "
                     f"field:feasign with an integer feasign",
-                    line,
                 )
-                return
             if field in self._selected:
                 grouped.setdefault(field, []).append((int(feasign), 1.0))
-        row, repeated = fields_lib.build_columns(
+        row = fields_lib.build_row(
             (grouped,),
             self._fields,
             self._multi,
             False,
             self._max_len,
             self._on_repeated,
+            self._repeats,
         )
-        if repeated:
-            self._repeats.inc()
-        if row is None:
-            yield io_lib.reject(
-                io_lib.REASON_REPEATED_FIELD,
-                source,
-                f"single-valued fields {repeated} occur more than once "
-                f"(on_repeated_field='reject')",
-                line,
-            )
-            return
-        row[keys.CLICK] = click
-        row[keys.CONVERSION] = conversion
-        row[io_lib.KEY_FIELD] = (
-            f"{os.path.basename(source)}:{columns[0].strip()}"
-        )
-        split = self._splits[index]
-        if split is not None:
-            row[io_lib.SPLIT_FIELD] = split
-        yield row
+        key = f"{os.path.basename(source)}:{columns[0].strip()}"
+        return row, click, conversion, key

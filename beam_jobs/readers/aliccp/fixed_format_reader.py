@@ -1,36 +1,34 @@
-"""Shared plumbing of the fixed-format readers (Ali-CCP, AliExpress, PaddleRec).
+"""The base of the fixed-format readers (Ali-CCP, AliExpress, PaddleRec).
 
-Line preparation and accounting, label parsing, option checks, file splits
-and the `InputSpec` every fixed-format reader builds for itself. Dead
-letters, file listing and row-key hashing come from the core readers'
-helpers (`dead_letter`, `input_files`, `row_converter`), so every reader
-writes the same records and counters.
+A fixed format builds its own `InputSpec` (from the format, or from the
+header of its files), so these readers take no `spec`. `FixedLineReader`
+and `FixedLineFn` are the base of the formats with one row per line; the
+helpers below (line preparation, labels, option checks, file splits, the
+spec) also serve the raw Ali-CCP reader, whose rows come out of a join.
+Dead letters, file listing and row-key hashing are the core readers'
+(`dead_letter`, `input_files`, `row_converter`), so every reader writes the
+same records and counters.
 """
 
 import os
 
 import apache_beam as beam
-from apache_beam import coders
-from apache_beam.io import textio
 
 from beam_jobs.readers import dead_letter as dl
-from beam_jobs.readers.row_converter import KEY_FIELD, SPLIT_FIELD
+from beam_jobs.readers.input_files import match_files
+from beam_jobs.readers.input_files import read_lines
+from beam_jobs.readers.row_converter import KEY_FIELD
+from beam_jobs.readers.row_converter import SPLIT_FIELD
 from tfcvr.features import input_spec as input_spec_lib
 from tfcvr.features import keys
 
 # Exact text of a 0/1 label; anything else is a `bad_label` dead letter.
 LABEL_VALUES = {"0": 0, "1": 1}
-REASON_REPEATED_FIELD = "repeated_single_valued_field"
-ON_REPEATED_CHOICES = ("first", "last", "reject")
-REJECTED = "rejected"
-ROWS = "rows"
+# The word for each split in the file names of these datasets.
+FILE_SPLIT_WORDS = {"train": keys.TRAIN_SPLIT, "test": keys.EVAL_SPLIT}
 
 
-def reject(reason, source, detail, raw):
-    """A tagged dead-letter output of a reader DoFn."""
-    return beam.pvalue.TaggedOutput(
-        REJECTED, dl.rejected_record(reason, source, detail, raw)
-    )
+# === Lines and labels ===
 
 
 def prepare_line(raw):
@@ -60,22 +58,21 @@ def parse_label(text):
 
 
 def check_labels(click_text, conversion_text, drop_click0_conversion1):
-    """`(click, conversion, None)` or `(None, None, (reason, detail))`."""
+    """`(click, conversion)` of two label texts; raises `DeadLetter`."""
     click = parse_label(click_text)
     conversion = parse_label(conversion_text)
     if click is None or conversion is None:
         empty = not click_text.strip() or not conversion_text.strip()
-        return None, None, (
+        raise dl.DeadLetter(
             dl.MISSING_LABEL if empty else dl.BAD_LABEL,
             f"labels must be 0 or 1; received click={click_text[:40]!r} "
             f"conversion={conversion_text[:40]!r}",
         )
     if drop_click0_conversion1 and click == 0 and conversion == 1:
-        return None, None, (
-            dl.CLICK0_CONVERSION1,
-            "conversion=1 without a click (click=0)",
+        raise dl.DeadLetter(
+            dl.CLICK0_CONVERSION1, "conversion=1 without a click (click=0)"
         )
-    return click, conversion, None
+    return click, conversion
 
 
 def parse_int(text):
@@ -119,37 +116,19 @@ def check_no_user_spec(format_name, spec):
 def split_from_filename(path):
     """`train` or `eval` from a file name holding 'train' or 'test'."""
     name = os.path.basename(path).lower()
-    has_train, has_test = "train" in name, "test" in name
-    if has_train == has_test:
+    found = [split for word, split in FILE_SPLIT_WORDS.items() if word in name]
+    if len(found) != 1:
         raise ValueError(
             f"split_by_filename=True needs every file name to contain "
             f"exactly one of 'train' or 'test'. Received: {path}"
         )
-    return keys.TRAIN_SPLIT if has_train else keys.EVAL_SPLIT
+    return found[0]
 
 
 def file_splits(paths, split_by_filename):
     if not split_by_filename:
         return [None] * len(paths)
     return [split_from_filename(p) for p in paths]
-
-
-def read_lines(pbegin, paths, skip_header_lines=0):
-    """PCollection of `(path, bytes line)` over the given files.
-
-    Lines stay bytes so that a non-UTF-8 line becomes a dead letter in the
-    parsing DoFn instead of failing the read.
-    """
-    return (
-        pbegin
-        | "ListFiles" >> beam.Create(list(paths))
-        | "ReadLines"
-        >> textio.ReadAllFromText(
-            with_filename=True,
-            coder=coders.BytesCoder(),
-            skip_header_lines=skip_header_lines,
-        )
-    )
 
 
 def source_index(paths):
@@ -225,3 +204,97 @@ def build_spec(
             "vocab": {**input_spec_lib.DEFAULT_VOCAB, **(vocab or {})},
         }
     )
+
+
+# === One row per line ===
+
+
+class FixedLineReader(beam.PTransform):
+    """Base of the fixed-format readers that read one row per line.
+
+    Lists the input files (and their splits) at construction. Subclasses
+    set `format_name` (and `header_lines`, the lines skipped at the top of
+    each file), build `self.spec` and implement `line_fn()`, the
+    `FixedLineFn` that parses one line.
+
+    Args:
+        file_pattern: str. A file, directory or glob.
+        spec: must be None: the format builds its own spec.
+        drop_click0_conversion1: bool. Reject click=0, conversion=1 lines.
+        split_by_filename: bool. Take the split from the file names
+            ("train" or "test").
+    """
+
+    format_name = "fixed"
+    header_lines = 0
+
+    def __init__(
+        self, file_pattern, spec, drop_click0_conversion1, split_by_filename
+    ):
+        super().__init__()
+        check_no_user_spec(self.format_name, spec)
+        self.drop_click0_conversion1 = bool(drop_click0_conversion1)
+        self.files = match_files(file_pattern)
+        self.splits = file_splits(self.files, split_by_filename)
+
+    def line_fn(self):
+        raise TypeError(f"{type(self).__name__} must implement line_fn().")
+
+    def expand(self, pbegin):
+        lines = read_lines(pbegin, self.files, self.header_lines)
+        parsed = lines | "ParseLines" >> beam.ParDo(self.line_fn()).with_outputs(
+            dl.REJECTED, main=dl.ROWS
+        )
+        return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
+
+
+class FixedLineFn(beam.DoFn):
+    """Base DoFn of `FixedLineReader`: `(path, bytes line)` -> row, or a
+    dead letter tagged `rejected`.
+
+    Skips and counts blank lines, counts every other line as read, rejects
+    a non-UTF-8 line, then calls `parse(line, raw, source)`, which returns
+    `(columns, click, conversion, row key)` or raises `DeadLetter`; the row
+    gets the labels, `__key__` and the file's `__split__` (if any).
+
+    Args:
+        paths: the input files, in the order `splits` follows.
+        splits: per file, `"train"`/`"eval"` or None (no `__split__`).
+        drop_click0_conversion1: bool.
+    """
+
+    def __init__(self, paths, splits, drop_click0_conversion1):
+        self._paths = list(paths)
+        self._splits = list(splits)
+        self._drop = drop_click0_conversion1
+
+    def setup(self):
+        self._index = source_index(self._paths)
+
+    def parse(self, line, raw, source):
+        raise TypeError(f"{type(self).__name__} must implement parse().")
+
+    def process(self, element):
+        path, raw = element
+        index = lookup_source(self._index, path)
+        source = self._paths[index]
+        raw = prepare_line(raw)
+        if raw is None:
+            return
+        dl.count_read()
+        line, error = decode_line(raw)
+        if error is not None:
+            yield dl.reject(dl.NON_UTF8, source, error, raw)
+            return
+        try:
+            row, click, conversion, key = self.parse(line, raw, source)
+        except dl.DeadLetter as e:
+            yield dl.reject(e.reason, source, e.detail, line)
+            return
+        row[keys.CLICK] = click
+        row[keys.CONVERSION] = conversion
+        row[KEY_FIELD] = key
+        split = self._splits[index]
+        if split is not None:
+            row[SPLIT_FIELD] = split
+        yield row
