@@ -33,16 +33,20 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from beam_jobs.readers import FORMATS
 from beam_jobs.readers import GENERIC_FORMATS
 from beam_jobs.readers import get_reader_class
 from beam_jobs.readers import dead_letter as dl
 from beam_jobs.readers.generic_reader import load_spec
+from beam_jobs.readers.input_files import is_local
+from beam_jobs.readers.input_files import is_local_dir
 from beam_jobs.readers.input_files import match_files
 from beam_jobs.readers.input_files import total_size
 from beam_jobs.readers.row_converter import to_timestamp
-from beam_jobs.transforms.metadata import SUMMARY_FILE
 from beam_jobs.transforms.metadata import WriteMetadataFn
 from beam_jobs.transforms.metadata import read_json
 from beam_jobs.transforms.metadata import write_json
@@ -50,7 +54,6 @@ from beam_jobs.transforms.shards import JSONL
 from beam_jobs.transforms.shards import TFRECORD_GZ
 from beam_jobs.transforms.shards import EncodeExampleFn
 from beam_jobs.transforms.shards import WriteShards
-from beam_jobs.transforms.split import REJECTED
 from beam_jobs.transforms.split import SPLIT_METHODS
 from beam_jobs.transforms.split import SPLIT_ROWS
 from beam_jobs.transforms.split import TRAIN_ROWS
@@ -75,7 +78,7 @@ _OUTPUTS = (
     keys.REJECTED_DIR,
     keys.VOCAB_DIR,
     keys.SCHEMA_FILE,
-    SUMMARY_FILE,
+    dl.SUMMARY_FILE,
 )
 
 
@@ -205,7 +208,7 @@ def _find_spec(args, files):
     if args.format not in GENERIC_FORMATS:
         return None
     candidates = []
-    if "://" not in args.input and os.path.isdir(args.input):
+    if is_local_dir(args.input):
         candidates.append(os.path.join(args.input, SPEC_FILE))
     candidates.append(FileSystems.join(os.path.dirname(files[0]), SPEC_FILE))
     for path in candidates:
@@ -288,13 +291,9 @@ def _default_shards(files):
 # === Output directory ===
 
 
-def _is_local(path):
-    return "://" not in path
-
-
 def _clear_outputs(out_dir, files):
     """Removes the outputs of an earlier run so a rerun overwrites cleanly."""
-    if _is_local(out_dir) and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    if is_local(out_dir) and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"--out {out_dir} exists and is not a directory.")
     targets = [FileSystems.join(out_dir, name) for name in _OUTPUTS]
     for path in files:
@@ -305,7 +304,7 @@ def _clear_outputs(out_dir, files):
                     f"{target}, which the job clears; choose another --out."
                 )
     for target in targets:
-        if _is_local(target):
+        if is_local(target):
             if os.path.isdir(target):
                 shutil.rmtree(target)
             elif os.path.exists(target):
@@ -319,7 +318,7 @@ def _clear_outputs(out_dir, files):
         ]
         if matched:
             FileSystems.delete(sorted(set(matched)))
-    if _is_local(out_dir):
+    if is_local(out_dir):
         os.makedirs(out_dir, exist_ok=True)
 
 
@@ -333,10 +332,6 @@ def _make_pipeline(options):
     runner = options.view_as(StandardOptions).runner
     if runner is not None and runner.lower() not in ("directrunner", "direct"):
         return beam.Pipeline(options=options)
-    from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
-    from apache_beam.runners.portability.portable_runner import JobServiceHandle
-
     if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
         # Worker processes unpickle our DoFns: make this checkout importable.
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -382,7 +377,7 @@ def build_pipeline(
     """
     schema = spec.to_schema()
     outputs = pipeline | "Read" >> reader
-    rows, reader_rejected = outputs["rows"], outputs["rejected"]
+    rows, reader_rejected = outputs[dl.ROWS], outputs[dl.REJECTED]
 
     rows_in = (
         rows
@@ -406,7 +401,7 @@ def build_pipeline(
     split_out = rows | "AssignSplit" >> beam.ParDo(
         AssignSplitFn(split, eval_fraction, use_time=use_time, source="split"),
         cut=split_cut,
-    ).with_outputs(TRAIN_ROWS, REJECTED, main=SPLIT_ROWS)
+    ).with_outputs(TRAIN_ROWS, dl.REJECTED, main=SPLIT_ROWS)
     train_rows = split_out[TRAIN_ROWS]
 
     vocab_sizes = (
@@ -424,7 +419,7 @@ def build_pipeline(
         | "SumWritten" >> beam.CombinePerKey(sum)
     )
 
-    rejected = (reader_rejected, split_out[REJECTED]) | "AllRejected" >> (
+    rejected = (reader_rejected, split_out[dl.REJECTED]) | "AllRejected" >> (
         beam.Flatten()
     )
     rejected_counts = (
@@ -572,7 +567,7 @@ def run_job(argv=None):
     result.wait_until_finish()
     seconds = time.perf_counter() - start
 
-    summary_path = FileSystems.join(out_dir, SUMMARY_FILE)
+    summary_path = FileSystems.join(out_dir, dl.SUMMARY_FILE)
     summary = read_json(summary_path)
     metrics = _query_metrics(result)
     if metrics:

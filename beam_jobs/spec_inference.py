@@ -22,6 +22,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from tfcvr.features import keys
 from tfcvr.features.input_spec import InputSpec
@@ -84,8 +85,6 @@ def read_sample(path, fmt=None, rows=10000, delimiter=None):
                 delimiter = "\t" if ".tsv" in path else ","
             return pd.read_csv(path, nrows=rows, sep=delimiter)
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
             batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
             if batch is None:
                 return pd.DataFrame()

@@ -2,6 +2,7 @@ import datetime
 import json
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io import parquetio
 from apache_beam.io.filesystems import FileSystems
 
@@ -44,8 +45,6 @@ class ParquetReader(GenericReader):
 
     def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
         super().__init__(file_pattern, spec, drop_click0_conversion1)
-        import pyarrow.parquet as pq
-
         for path in self.files:
             try:
                 with FileSystems.open(path) as f:

@@ -17,6 +17,14 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.example_encoder import ExampleEncoder
 from beam_jobs.readers.row_converter import KEY_FIELD
 
+# google-crc32c is faster but optional; apache-beam[tfrecord] brings crcmod.
+try:
+    from google_crc32c import value as _crc32c
+except ImportError:
+    import crcmod.predefined
+
+    _crc32c = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
+
 TFRECORD_GZ = "tfrecord_gz"
 JSONL = "jsonl"
 FILE_FORMATS = {TFRECORD_GZ: ".tfrecord.gz", JSONL: ".jsonl"}
@@ -58,20 +66,7 @@ class EncodeExampleFn(beam.DoFn):
 
 # === Writing ===
 
-_crc32c = None
-
-
 def _masked_crc32c(data):
-    global _crc32c
-    if _crc32c is None:
-        try:
-            import google_crc32c
-
-            _crc32c = google_crc32c.value
-        except ImportError:
-            import crcmod.predefined
-
-            _crc32c = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
     crc = _crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 

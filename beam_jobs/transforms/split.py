@@ -19,11 +19,10 @@ from beam_jobs.transforms.statistics import CountPerBundleFn
 from tfcvr.features import keys
 
 SPLIT_METHODS = ("auto", "hash", "time", "source")
-# Outputs of AssignSplitFn: every placed row, train rows again (for the
-# vocabularies and statistics), dead letters.
+# Outputs of AssignSplitFn besides its dead letters (`dl.REJECTED`): every
+# placed row, and the train rows again (for the vocabularies and statistics).
 SPLIT_ROWS = "split_rows"
 TRAIN_ROWS = "train_rows"
-REJECTED = "rejected"
 _SPLITS = (keys.TRAIN_SPLIT, keys.EVAL_SPLIT)
 
 
@@ -174,9 +173,7 @@ class AssignSplitFn(beam.DoFn):
         try:
             split = self._split(row, cut)
         except dl.DeadLetter as e:
-            yield beam.pvalue.TaggedOutput(
-                REJECTED, e.to_record(self.source, _row_text(row))
-            )
+            yield dl.reject(e.reason, self.source, e.detail, _row_text(row))
             return
         if split == keys.TRAIN_SPLIT:
             yield beam.pvalue.TaggedOutput(TRAIN_ROWS, row)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from beam_jobs import example_encoder as ee
 from beam_jobs.example_encoder import ExampleEncoder
 from beam_jobs.example_logs import impression_spec
 from tfcvr.features.input_spec import InputSpec
@@ -90,8 +91,6 @@ def test_memoised_encodings_match_the_reference():
     # Values and lists seen before are served from caches; a cache that
     # fills up is emptied. Neither may change a byte, and -0.0 (equal to
     # 0.0 as a dict key) must keep its sign.
-    from beam_jobs import example_encoder as ee
-
     rng = np.random.default_rng(0)
     encoder = ExampleEncoder(SCHEMA)
     rows = []

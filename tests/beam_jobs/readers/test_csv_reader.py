@@ -3,6 +3,7 @@ import pytest
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
+from beam_jobs.example_logs import impression_frame
 from beam_jobs.example_logs import impression_spec
 from beam_jobs.readers import dead_letter as dl
 from beam_jobs.readers.csv_reader import CsvReader
@@ -137,8 +138,6 @@ def test_parse_fn_alone(make_pipeline):
 
 
 def test_example_logs_round_trip(tmp_path, make_pipeline):
-    from beam_jobs.example_logs import impression_frame
-
     frame = impression_frame(rows=50)
     frame.to_csv(tmp_path / "logs.csv", index=False)
     with make_pipeline() as p:

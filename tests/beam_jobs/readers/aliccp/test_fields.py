@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from beam_jobs.readers.aliccp import fields as F
@@ -111,8 +113,6 @@ def test_resolve_fields_presets():
 def test_fast_path_parses_exactly_like_the_checked_parser():
     # Well-formed lists skip the per-entry checks; every list, well formed
     # or not, must give the checked parser's entries or its error reason.
-    import random
-
     rng = random.Random(0)
     pieces = ["101", "109_14", "\x01", "\x02", "\x03", "7", "12", "0.5", "1e999",
               "-2.5e-3", "nan", "inf", " 1", "1_0", ".5", "5.", "x", "", "\x02\x03"]
