@@ -4,13 +4,12 @@ import math
 from beam_jobs.readers import dead_letter as dl
 from beam_jobs.readers.input_files import content_key
 from tfcvr.features import keys
+from tfcvr.features.wire import numeric_value
 
 KEY_FIELD = "__key__"
 SPLIT_FIELD = "__split__"
 TIMESTAMP_FIELD = "__timestamp__"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-# Numeric values are stored as float32.
-_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _text(value, column):
@@ -84,20 +83,23 @@ def to_int(value, column, reason=dl.BAD_CATEGORICAL):
 
 
 def to_float(value, column, reason=dl.BAD_NUMERIC):
-    """A finite float; None if missing (None, empty, NaN)."""
+    """A finite float32-range float; None if missing (None, empty, NaN).
+
+    The range rule is `tfcvr.features.wire.numeric_value`, which serving
+    applies to requests too.
+    """
     if type(value) is str:
         try:
             result = float(value)
         except ValueError:
             pass
         else:
-            if abs(result) <= _FLOAT32_MAX:
-                return result
+            return _numeric(result, column, reason)
     if value is None:
         return None
     if isinstance(value, (bool, int, float)):
-        result = float(value)
-    elif isinstance(value, (str, bytes, bytearray)):
+        return _numeric(value, column, reason)
+    if isinstance(value, (str, bytes, bytearray)):
         text = _text(value, column)
         if not text:
             return None
@@ -107,19 +109,18 @@ def to_float(value, column, reason=dl.BAD_NUMERIC):
             raise dl.DeadLetter(
                 reason, f"column {column!r} needs a number; got {text[:80]!r}"
             ) from None
-    else:
-        raise dl.DeadLetter(
-            reason,
-            f"column {column!r} needs a number; got {type(value).__name__}",
-        )
-    if math.isnan(result):
-        return None
-    if not abs(result) <= _FLOAT32_MAX:
-        raise dl.DeadLetter(
-            reason,
-            f"column {column!r} needs a finite float32 number; got {result}",
-        )
-    return result
+        return _numeric(result, column, reason)
+    raise dl.DeadLetter(
+        reason,
+        f"column {column!r} needs a number; got {type(value).__name__}",
+    )
+
+
+def _numeric(number, column, reason):
+    try:
+        return numeric_value(number)
+    except ValueError as e:
+        raise dl.DeadLetter(reason, f"column {column!r} {e}") from None
 
 
 def to_string(value, column):

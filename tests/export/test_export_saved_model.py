@@ -164,6 +164,33 @@ def test_required_feature_missing_is_an_invalid_argument(trained, exported):
         signature(**{wire.EXAMPLES_INPUT: tf.constant(serialized)})
 
 
+def test_infinite_numeric_values_are_an_invalid_argument(trained, exported):
+    # TF Serving runs no tfcvr code: the SavedModel itself refuses what the
+    # Beam job rejects, instead of predicting from it. NaN stays missing.
+    _, model_dir, model = trained
+    _, _, loaded = exported
+    base = {"user": 3, "item": 1002, "history": [1001, 1003], "price": 10.0}
+    for bad, name in [
+        ({"price": float("inf")}, "price"),
+        ({"age": float("-inf")}, "age"),
+        ({"age": 1e308}, "age"),  # infinity once it is float32
+        ({"history__weight": [1.0, float("inf")]}, "history__weight"),
+    ]:
+        rows = [base, dict(base, **bad)]
+        message = f"Input `{name}` needs a finite float32 number"
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message), \
+                np.errstate(over="ignore"):  # 1e308 -> float32 inf
+            _serve(loaded, rows, model.schema)
+        serialized = [example_from_row(r, model.schema).SerializeToString()
+                      for r in rows]
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            _examples(loaded, serialized)
+    out = _serve(loaded, [dict(base, age=float("nan")), base], model.schema)
+    expected = keras_reference(model, [base], model_dir)
+    for name in keys.SERVING_OUTPUTS:
+        np.testing.assert_allclose(out[name], expected[name][0], atol=1e-5)
+
+
 def test_predict_examples_equals_serving_default(trained, exported):
     _, model_dir, model = trained
     _, _, loaded = exported

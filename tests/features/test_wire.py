@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from tfcvr.features import wire
@@ -70,3 +71,28 @@ def test_int_missing_is_the_int64_minimum_tf_data_parses_to():
     import numpy as np
 
     assert wire.INT_MISSING == np.iinfo(np.int64).min
+
+
+def test_numeric_value_keeps_finite_float32_numbers():
+    assert wire.numeric_value(12.5) == 12.5
+    assert wire.numeric_value(-3) == -3.0
+    assert wire.numeric_value(wire.FLOAT32_MAX) == wire.FLOAT32_MAX
+    assert wire.numeric_value(-wire.FLOAT32_MAX) == -wire.FLOAT32_MAX
+    assert wire.numeric_value(float("nan")) is None
+    assert wire.FLOAT32_MAX == float(np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("number,shown", [
+    (float("inf"), "got inf"),
+    (float("-inf"), "got -inf"),
+    (1e308, "got 1e+308"),
+    (-1e39, "got -1e+39"),
+    (10**40, "got 1e+40"),
+    (10**400, "got an integer of 1329 bits"),
+    # Just past the largest float32: float32 rounds it to infinity.
+    (3.4028236e38, "got 3.4028236e+38"),
+])
+def test_numeric_value_refuses_what_float32_cannot_hold(number, shown):
+    with pytest.raises(ValueError) as info:
+        wire.numeric_value(number)
+    assert str(info.value) == f"needs a finite float32 number; {shown}"

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -76,3 +77,42 @@ def test_encode_formats():
     assert single == {"predictions": [1.0]}
     assert encode_predict_response({"y": np.array([1.0])}, False) == {
         "outputs": [1.0]}
+
+
+# JSON numbers as a client sends them, and as a CSV or JSONL log holds them.
+NUMERIC_LITERALS = ["Infinity", "-Infinity", "1e308", "-1e39", "1" + "0" * 40,
+                    "1" + "0" * 400, "NaN", "3.4028234663852886e38",
+                    "-3.4e38", "0", "12.5"]
+
+
+@pytest.mark.parametrize("literal", NUMERIC_LITERALS)
+def test_float_inputs_follow_the_preprocessing_rule(literal):
+    # One rule: what the Beam job sends to the dead letters as bad_numeric
+    # gets 400 here, what it reads as missing is missing here too.
+    from beam_jobs.readers import dead_letter as dl
+    from beam_jobs.readers.row_converter import to_float
+
+    value = json.loads(literal)
+    beam = []
+    for raw in (literal, value):  # a CSV field, a JSONL value
+        try:
+            beam.append(to_float(raw, "price"))
+        except dl.DeadLetter as e:
+            assert e.reason == dl.BAD_NUMERIC
+            beam.append("rejected")
+    assert beam[0] == beam[1]
+    body = json.loads('{"instances": [{"item": 1, "city": "a", "tags": ["x"], '
+                      '"price": ' + literal + '}]}')
+    if beam[0] == "rejected":
+        with pytest.raises(TFServingError) as info:
+            decode_predict_request(body, SPECS)
+        assert info.value.status == 400
+        assert info.value.message.startswith(
+            "Input `price` needs a finite float32 number; got ")
+    else:
+        arrays, _ = decode_predict_request(body, SPECS)
+        served = arrays["price"][0]
+        if beam[0] is None:
+            assert math.isnan(served)
+        else:
+            assert served == np.float32(beam[0]) and np.isfinite(served)

@@ -39,7 +39,9 @@ class ServingModule(tf.Module):
     (plus every auxiliary output of the model when `include_auxiliary`).
     Unknown ids map to the OOV buckets; a missing value takes the training
     default, except for `required_features`, whose missing value fails the
-    request with INVALID_ARGUMENT (HTTP 400 in TF Serving).
+    request with INVALID_ARGUMENT (HTTP 400 in TF Serving). An infinite
+    numeric value or weight fails it too, since preprocessing never lets
+    one through (`tfcvr.features.wire.numeric_value`).
 
     Args:
         model: built `tfcvr.models.CVRModel`.
@@ -90,6 +92,10 @@ class ServingModule(tf.Module):
         self._keep_untracked(model)
         self.output_names = self._output_names(model)
         self._input_specs = serving_input_specs(schema)
+        self._float_inputs = tuple(
+            name for name, (dtype, _) in self._input_specs.items()
+            if dtype == wire.DT_FLOAT
+        )
 
         self._signatures = None
 
@@ -188,6 +194,9 @@ class ServingModule(tf.Module):
         checks = [
             self._require(name, raw[name]) for name in self.required_features
         ]
+        checks += [
+            _finite(name, raw[name]) for name in self._float_inputs
+        ]
         with tf.control_dependencies(checks):
             features = self.transform(raw)
         outputs = self._model(features, training=False)
@@ -210,6 +219,19 @@ class ServingModule(tf.Module):
             [f"Required feature `{name}` is missing in at least one row."],
             name=f"require_{_safe(name)}",
         )
+
+
+def _finite(name, value):
+    """Fails the request on an infinite value: TF Serving does not run the
+    REST codec, and infinity would change the prediction where the Beam job
+    drops the row (`tfcvr.features.wire.numeric_value`). NaN is missing."""
+    if isinstance(value, tf.RaggedTensor):
+        value = value.flat_values
+    return tf.debugging.Assert(
+        tf.reduce_all(tf.logical_not(tf.math.is_inf(value))),
+        [f"Input `{name}` needs a finite float32 number; got infinity."],
+        name=f"finite_{_safe(name)}",
+    )
 
 
 def resolve_required_features(schema, required_features=None):

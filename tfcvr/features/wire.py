@@ -1,14 +1,19 @@
 """How raw feature values travel in a serving request (no TensorFlow here).
 
 Shared by the exporter (the signatures), the local REST server and the
-client, so all three agree on names and missing-value markers:
+client, so all three agree on names and missing-value markers, and by the
+Beam readers for the one rule on numeric values (`numeric_value`):
 
 - a single-valued int64 categorical that is missing is `INT_MISSING`
   (-2**63, the value `tfcvr.data` parses a missing id to); a missing string
   is `""`; a missing numeric value is NaN (TF Serving's JSON accepts `NaN`);
 - a multi-valued field is a padded list per row: negative ids (`-1`) and
   `""` are padding; its `<name>__weight` list is aligned with the ids and a
-  NaN weight means "no weight given" (weight 1.0).
+  NaN weight means "no weight given" (weight 1.0);
+- a numeric value or weight must be finite and within float32 range
+  (`numeric_value`): preprocessing sends any other to the dead letters
+  (`bad_numeric`, `bad_weight`) and serving refuses it (HTTP 400), so a
+  request cannot carry what training never saw.
 
 Inputs are described as `{name: (dtype, rank)}` with TF Serving's dtype
 names (`"DT_INT64"`, `"DT_STRING"`, `"DT_FLOAT"`) and rank 1 (one value per
@@ -23,6 +28,9 @@ INT_MISSING = -(2**63)
 INT_PADDING = -1
 STRING_MISSING = ""
 FLOAT_MISSING = float("nan")
+# The largest finite float32: numeric values are stored and served as
+# float32, where anything larger becomes infinity.
+FLOAT32_MAX = 3.4028234663852886e38
 
 DT_INT64 = "DT_INT64"
 DT_INT32 = "DT_INT32"
@@ -42,6 +50,39 @@ def missing_value(dtype, rank):
     if dtype in FLOAT_DTYPES:
         return FLOAT_MISSING
     raise ValueError(f"No missing-value marker for dtype {dtype}.")
+
+
+def numeric_value(number):
+    """The rule for one numeric value (a numeric feature or a weight).
+
+    Shared by the Beam readers and the REST server, so preprocessing and
+    serving accept the same values: NaN is a missing value, a finite number
+    of at most `FLOAT32_MAX` in magnitude is kept, anything else (infinity,
+    a number that overflows float32) is refused.
+
+    Args:
+        number: int or float.
+
+    Returns:
+        The value as a Python float, or None for NaN (missing).
+
+    Raises:
+        ValueError: "needs a finite float32 number; got ..." (callers put
+            the column or input name in front).
+    """
+    try:
+        result = float(number)
+    except OverflowError:
+        # An int beyond double range; its digits would flood the message.
+        raise ValueError(
+            f"needs a finite float32 number; got an integer of "
+            f"{number.bit_length()} bits"
+        ) from None
+    if result != result:
+        return None
+    if -FLOAT32_MAX <= result <= FLOAT32_MAX:
+        return result
+    raise ValueError(f"needs a finite float32 number; got {result}")
 
 
 def input_specs_from_metadata(metadata, signature_name=None):

@@ -4,7 +4,10 @@ Request bodies follow TF Serving: `{"signature_name": ..., "instances":
 [...]}` (row format) or `{"signature_name": ..., "inputs": {...}}`
 (columnar format); binary strings are `{"b64": "..."}`. Replies are
 `{"predictions": [...]}` or `{"outputs": {...}}`. Every problem with a
-request raises `TFServingError` with status 400 and a one-line message.
+request raises `TFServingError` with status 400 and a one-line message;
+float32 values follow the numeric rule of preprocessing
+(`tfcvr.features.wire.numeric_value`): NaN is missing, infinity and values
+beyond float32 range are refused.
 """
 
 import base64
@@ -64,7 +67,21 @@ def _float(value, name, dtype):
             f"Input `{name}` expects numbers ({dtype}). Received: "
             f"{_show(value)}"
         )
-    return float(value)
+    if dtype == wire.DT_DOUBLE:
+        # No tfcvr input is a double; only what a double cannot hold fails.
+        try:
+            return float(value)
+        except OverflowError:
+            raise _bad(
+                f"Input `{name}`: {_show(value)} overflows {dtype}."
+            ) from None
+    # The rule preprocessing applies, so serving sees only what training
+    # could have seen.
+    try:
+        number = wire.numeric_value(value)
+    except ValueError as e:
+        raise _bad(f"Input `{name}` {e}.") from None
+    return wire.FLOAT_MISSING if number is None else number
 
 
 def _show(value):
