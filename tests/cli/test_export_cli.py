@@ -80,6 +80,15 @@ def test_versions_and_errors(model_dir, tmp_path, capsys):
     assert main(["export", "--model-dir", model_dir, "--out", out,
                  "--require", "bogus"]) == 2
     assert "required_features" in capsys.readouterr().err
+    # A truncated model.keras is corrupt, not "File not found".
+    copy = str(tmp_path / "truncated_model")
+    shutil.copytree(model_dir, copy)
+    path = os.path.join(copy, "model.keras")
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    assert main(["export", "--model-dir", copy, "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{path} is corrupt" in err and len(err.splitlines()) == 1
 
 
 def test_check_uses_synthetic_rows_without_a_recorded_dataset(

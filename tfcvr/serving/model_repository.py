@@ -3,6 +3,7 @@ import threading
 
 import tensorflow as tf
 from google.protobuf import json_format
+from google.protobuf import message
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
@@ -21,7 +22,16 @@ class _Servable:
         self.version = version
         self.path = path
         with open(os.path.join(path, SAVED_MODEL_FILE), "rb") as f:
-            proto = saved_model_pb2.SavedModel.FromString(f.read())
+            data = f.read()
+        try:
+            proto = saved_model_pb2.SavedModel.FromString(data)
+        except message.DecodeError:
+            proto = None
+        if proto is None or not proto.meta_graphs:
+            raise ValueError(
+                f"{SAVED_MODEL_FILE} is corrupt (it does not parse as a "
+                f"SavedModel with a MetaGraph); export the model again."
+            )
         signature_defs = proto.meta_graphs[0].signature_def
         self.loaded = tf.saved_model.load(path)
         self.functions = {}
@@ -153,10 +163,20 @@ class ModelRepository:
             path = os.path.join(self.model_base, name, str(version))
             try:
                 servable = _Servable(name, version, path)
-            except (OSError, ValueError, tf.errors.OpError) as e:
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            except tf.errors.OpError as e:
+                # A truncated variables file reads "not an sstable", with
+                # error code UNKNOWN rather than DATA_LOSS.
+                corrupt = e.error_code in (tf.errors.DATA_LOSS,
+                                           tf.errors.UNKNOWN)
                 raise TFServingError(
-                    f"Could not load {path}: {first}", status=500
+                    f"Could not load {path}: "
+                    + (f"its files look corrupt ({_first_line(e)}); export "
+                       f"the model again." if corrupt else _first_line(e)),
+                    status=500,
+                ) from None
+            except (OSError, ValueError) as e:
+                raise TFServingError(
+                    f"Could not load {path}: {_first_line(e)}", status=500
                 ) from None
             with self._lock:
                 self._servables[key] = servable
@@ -221,3 +241,7 @@ class ModelRepository:
             },
             "metadata": {"signature_def": servable.signature_def_json},
         }
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

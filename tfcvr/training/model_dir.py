@@ -9,11 +9,20 @@ naming the dataset directory (`"data_dir"` or `"data"`).
 import glob
 import json
 import os
+import zipfile
+import zlib
 
 from tfcvr.features import Schema
 from tfcvr.features import keys
 
 MODEL_FILE = "model.keras"
+# What a damaged archive raises inside `keras.models.load_model`: a bad
+# member (zip, zlib), a missing one (KeyError), config.json that does not
+# parse, weights that h5py cannot open (OSError).
+_CORRUPT_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile, zlib.error, EOFError, KeyError,
+    json.JSONDecodeError, OSError,
+)
 
 
 def load_model_dir(model_dir):
@@ -23,10 +32,6 @@ def load_model_dir(model_dir):
     directory's `schema.json` must describe the same features, since its
     vocabulary files are the ones shipped.
     """
-    import keras
-
-    from tfcvr import models  # noqa: F401  (registers every estimator)
-
     if not os.path.isdir(model_dir):
         raise ValueError(f"Model directory not found: {model_dir}")
     path = os.path.join(model_dir, MODEL_FILE)
@@ -38,13 +43,7 @@ def load_model_dir(model_dir):
     schema_path = os.path.join(model_dir, keys.SCHEMA_FILE)
     if not os.path.exists(schema_path):
         raise ValueError(f"{model_dir} has no {keys.SCHEMA_FILE}.")
-    try:
-        model = keras.models.load_model(path)
-    except Exception as e:  # Keras raises many types; one line for the user.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ValueError(
-            f"Could not load {path}: {type(e).__name__}: {first}"
-        ) from None
+    model = load_model_file(path)
     schema = getattr(model, "schema", None)
     if schema is None:
         raise ValueError(f"{path} is not a tfcvr CVRModel (it has no schema).")
@@ -55,6 +54,41 @@ def load_model_dir(model_dir):
             f"model directory is inconsistent."
         )
     return model, model_dir
+
+
+def load_model_file(path):
+    """A Keras model from a `.keras` file, or a one-line ValueError.
+
+    Keras reports a file that is not a zip archive (truncated, overwritten,
+    empty) as "File not found"; here it is named corrupt, and so is an
+    archive whose members do not read.
+    """
+    import keras
+
+    from tfcvr import models  # noqa: F401  (registers every estimator)
+
+    if not os.path.isfile(path):
+        raise ValueError(f"Model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is corrupt: it is not a .keras zip archive (truncated "
+            f"or overwritten?); train the model again."
+        )
+    try:
+        return keras.models.load_model(path)
+    except _CORRUPT_ARCHIVE_ERRORS as e:
+        raise ValueError(
+            f"{path} is corrupt: {type(e).__name__}: {_first_line(e)}"
+        ) from None
+    except Exception as e:  # Keras raises many types; one line for the user.
+        raise ValueError(
+            f"Could not load {path}: {type(e).__name__}: {_first_line(e)}"
+        ) from None
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def recorded_data_dir(model_dir):
