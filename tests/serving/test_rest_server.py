@@ -2,12 +2,17 @@ import base64
 import http.client
 import json
 import os
+import re
+import shutil
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfcvr.export import export_saved_model
 from tfcvr.export.check_saved_model import keras_reference
@@ -56,11 +61,16 @@ def served(trained, tmp_path_factory):
         "lenient": _start(repository),
         "strict": _start(repository, strict=True),
         "small": _start(repository, max_request_bytes=2000),
+        # A short read timeout, so a stalled request is answered quickly.
+        "quick": _start(repository, read_timeout=0.5),
+        # One worker and one waiting place: the third request gets 503.
+        "tiny": _start(repository, workers=1, max_queued=1),
     }
     yield {
         "models": {1: model, 2: newer},
         "model_dir": model_dir,
         "url": {k: s.url for k, (s, _) in servers.items()},
+        "server": {k: s for k, (s, _) in servers.items()},
         "repository": repository,
     }
     for server, thread in servers.values():
@@ -224,6 +234,18 @@ def test_metadata(served):
     assert client.metadata("esmm", version=1)["model_spec"]["version"] == "1"
 
 
+def _example_b64(features):
+    """A serialized tf.train.Example of `{name: int or float}`, as b64."""
+    feature = {
+        name: tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+        if isinstance(v, int)
+        else tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+        for name, v in features.items()
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return base64.b64encode(example.SerializeToString()).decode()
+
+
 BAD_REQUESTS = [
     # (server, method, path, body, status, words in the error)
     ("lenient", "POST", "/v1/models/esmm:predict", b'{"instances": [',
@@ -297,6 +319,32 @@ BAD_REQUESTS = [
      400, "is null"),
     ("small", "POST", "/v1/models/esmm:predict",
      json.dumps({"instances": [ROW] * 50}).encode(), 413, "exceeds"),
+    # Numeric values the Beam job rejects as bad_numeric / bad_weight.
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     b'{"instances": [{"item": 1002, "price": Infinity}]}', 400,
+     "Input `price` needs a finite float32 number; got inf"),
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     b'{"instances": [{"item": 1002, "price": -Infinity}]}', 400,
+     "`price` needs a finite float32 number; got -inf"),
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     b'{"instances": [{"item": 1002, "age": 1e308}]}', 400,
+     "`age` needs a finite float32 number; got 1e+308"),
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     b'{"inputs": {"item": [1002, 1003], "price": [1.0, 1e39]}}', 400,
+     "`price` needs a finite float32 number; got 1e+39"),
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     b'{"instances": [{"item": 1002, "history": [1001], '
+     b'"history__weight": [Infinity]}]}', 400,
+     "`history__weight` needs a finite float32 number; got inf"),
+    ("strict", "POST", "/v1/models/esmm:predict",
+     json.dumps({"instances": [dict(FULL_ROW, price=float("inf"))]}).encode(),
+     400, "`price` needs a finite float32 number; got inf"),
+    # In an Example the REST codec does not see the value: the SavedModel
+    # refuses it (as it does under TF Serving).
+    ("lenient", "POST", "/v1/models/esmm:predict",
+     json.dumps({"signature_name": "predict_examples", "instances": [
+         {"b64": _example_b64({"item": 1002, "price": float("inf")})}
+     ]}).encode(), 400, "`price` needs a finite float32 number"),
 ]
 
 
@@ -408,8 +456,6 @@ def test_repository_errors(tmp_path):
 
 
 def test_garbage_on_the_wire_gets_a_json_error(served):
-    import socket
-
     host, port = served["url"]["lenient"].split("//")[1].split(":")
     for payload, status in [(b"NONSENSE\r\n\r\n", 400),
                             (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414)]:
@@ -427,3 +473,224 @@ def test_garbage_on_the_wire_gets_a_json_error(served):
     status_code, _ = _post(served["url"]["lenient"] + "/v1/models/esmm:predict",
                            {"instances": [ROW]})
     assert status_code == 200
+
+
+# === Load, stalled requests, corrupt SavedModels ===
+
+PREDICT = "/v1/models/esmm:predict"
+BURST_CLIENTS = 64
+BURST_REQUESTS = 3
+
+
+def _address(served, server):
+    host, port = served["url"][server].split("//")[1].split(":")
+    return host, int(port)
+
+
+def _head(length):
+    return (
+        f"POST {PREDICT} HTTP/1.1\r\nHost: test\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _reply_on(sock):
+    """The HTTP reply that arrives on a raw socket."""
+    reply = http.client.HTTPResponse(sock)
+    reply.begin()
+    return reply, reply.read()
+
+
+def _wait_until(condition, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not {what} after {timeout}s")
+        time.sleep(0.01)
+
+
+def test_a_burst_of_concurrent_clients_is_all_answered(served):
+    # 64 connections at once, then 3 requests each: far more than the
+    # listen backlog of 5 that reset about half of a 200-client burst.
+    # Even clients keep their connection alive, odd ones reconnect.
+    host, port = _address(served, "lenient")
+    body = json.dumps({"instances": [FULL_ROW]})
+    headers = {"Content-Type": "application/json"}
+    _, expected = _post(served["url"]["lenient"] + PREDICT,
+                        {"instances": [FULL_ROW]})
+    barrier = threading.Barrier(BURST_CLIENTS)
+    replies, errors = [], []
+    lock = threading.Lock()
+
+    def client(index):
+        try:
+            barrier.wait(timeout=60)
+            connection = http.client.HTTPConnection(host, port, timeout=30)
+            for _ in range(BURST_REQUESTS):
+                connection.request("POST", PREDICT, body=body, headers=headers)
+                reply = connection.getresponse()
+                payload = json.loads(reply.read())
+                with lock:
+                    replies.append((reply.status, payload))
+                if index % 2:
+                    connection.close()
+            connection.close()
+        except Exception as e:  # collected for the assertion below
+            with lock:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(i,))
+               for i in range(BURST_CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:5]
+    assert len(replies) == BURST_CLIENTS * BURST_REQUESTS
+    assert all(r == (200, expected) for r in replies)
+
+
+def test_a_full_queue_gets_503_with_retry_after(served):
+    server = served["server"]["tiny"]
+    address = _address(served, "tiny")
+    body = json.dumps({"instances": [FULL_ROW]}).encode()
+    refused = server.refused
+    with socket.create_connection(address, timeout=30) as slow, \
+            socket.create_connection(address, timeout=30) as waiting:
+        # The only worker waits for the rest of this body ...
+        slow.sendall(_head(len(body)) + body[:10])
+        _wait_until(lambda: server.busy == 1, "busy")
+        # ... this request takes the only waiting place ...
+        waiting.sendall(_head(len(body)) + body)
+        _wait_until(lambda: server.queued == 1, "queued")
+        # ... and the next one is refused at once, with a reply.
+        with socket.create_connection(address, timeout=30) as third:
+            third.sendall(_head(len(body)) + body)
+            reply, payload = _reply_on(third)
+            assert third.recv(1) == b""  # closed cleanly, not reset
+        assert reply.status == 503
+        assert reply.getheader("Retry-After") == "1"
+        assert reply.getheader("Connection") == "close"
+        assert reply.getheader("Content-Type") == "application/json"
+        assert "busy" in json.loads(payload)["error"]
+        assert server.refused == refused + 1
+        slow.sendall(body[10:])
+        for sock in (slow, waiting):
+            reply, payload = _reply_on(sock)
+            assert reply.status == 200, payload
+            assert len(json.loads(payload)["predictions"]) == 1
+    status, _ = _post(served["url"]["tiny"] + PREDICT,
+                      {"instances": [FULL_ROW]})
+    assert status == 200
+
+
+def test_the_client_waits_retry_after_then_retries(served):
+    server = served["server"]["tiny"]
+    address = _address(served, "tiny")
+    body = json.dumps({"instances": [FULL_ROW]}).encode()
+    # No backoff of its own: only the server's Retry-After spaces retries.
+    client = TFServingClient(served["url"]["tiny"], retries=2, backoff=0.0)
+    client.input_specs("esmm")
+    results = []
+    with socket.create_connection(address, timeout=30) as slow, \
+            socket.create_connection(address, timeout=30) as waiting:
+        slow.sendall(_head(len(body)) + body[:10])
+        _wait_until(lambda: server.busy == 1, "busy")
+        waiting.sendall(_head(len(body)) + body)
+        _wait_until(lambda: server.queued == 1, "queued")
+        refused = server.refused
+        thread = threading.Thread(target=lambda: results.append(
+            client.predict("esmm", instances=[FULL_ROW])))
+        thread.start()
+        _wait_until(lambda: server.refused == refused + 1, "refused")
+        slow.sendall(body[10:])
+        for sock in (slow, waiting):
+            assert _reply_on(sock)[0].status == 200
+        thread.join(timeout=60)
+    assert len(results) == 1 and len(results[0]) == 1
+    # Retrying at once would have met the full queue again.
+    assert server.refused == refused + 1
+
+
+def test_pipelined_requests_are_all_answered(served):
+    # Both requests arrive in one packet: the second waits in the reader's
+    # buffer, where the poller cannot see it.
+    body = json.dumps({"instances": [FULL_ROW]}).encode()
+    with socket.create_connection(_address(served, "lenient"),
+                                  timeout=30) as sock:
+        sock.sendall((_head(len(body)) + body) * 2)
+        data, replies = b"", []
+        while len(replies) < 2:
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            length = re.search(rb"Content-Length: (\d+)", head) if sep else None
+            if length and len(rest) >= int(length.group(1)):
+                replies.append((head.split(b" ")[1], rest[:int(length.group(1))]))
+                data = rest[int(length.group(1)):]
+                continue
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(replies)} replies"
+            data += chunk
+    assert [status for status, _ in replies] == [b"200", b"200"]
+    assert replies[0][1] == replies[1][1]
+
+
+def test_a_body_shorter_than_content_length_gets_408(served, capfd):
+    address = _address(served, "quick")
+    start = b'{"instances": [{"item": 1002}'
+    with socket.create_connection(address, timeout=10) as sock:
+        # Ten times the read timeout is left to the reply; the old server
+        # waited 30 s, then answered 500 with a traceback.
+        sock.sendall(_head(100) + start)
+        reply, payload = _reply_on(sock)
+    assert reply.status == 408
+    assert reply.getheader("Connection") == "close"
+    error = json.loads(payload)["error"]
+    assert f"{len(start)} of the 100 body bytes" in error
+    assert "0.5 s" in error
+    # A client that closes its side after a short body: 400, truncated.
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(_head(100) + start)
+        sock.shutdown(socket.SHUT_WR)
+        reply, payload = _reply_on(sock)
+    assert reply.status == 400
+    assert "truncated" in json.loads(payload)["error"]
+    # Headers that never end: 408 as well.
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: test\r\n".encode())
+        reply, payload = _reply_on(sock)
+    assert reply.status == 408
+    assert "headers" in json.loads(payload)["error"]
+    assert "Traceback" not in capfd.readouterr().err
+    status, _ = _post(served["url"]["quick"] + PREDICT,
+                      {"instances": [FULL_ROW]})
+    assert status == 200
+
+
+def test_server_arguments_are_validated(served):
+    repository = served["repository"]
+    for kwargs, words in [
+        ({"workers": 0}, "workers=0"),
+        ({"max_queued": -1}, "max_queued=-1"),
+        ({"backlog": 1.5}, "backlog=1.5"),
+        ({"read_timeout": 0}, "read_timeout=0"),
+        ({"idle_timeout": "30"}, "idle_timeout='30'"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            RestServer(repository, port=0, **kwargs)
+
+
+def test_corrupt_saved_models_are_named_corrupt(served, tmp_path):
+    base = served["repository"].model_base
+    for case in ("saved_model.pb", "variables"):
+        target = tmp_path / case / "esmm"
+        shutil.copytree(os.path.join(base, "esmm", "1"), target / "1")
+        files = ([target / "1" / "saved_model.pb"] if case == "saved_model.pb"
+                 else sorted((target / "1" / "variables").iterdir()))
+        for path in files:
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(TFServingError) as info:
+            ModelRepository(str(tmp_path / case))
+        message = info.value.message
+        assert "corrupt" in message and str(target / "1") in message
+        assert "\n" not in message

@@ -13,6 +13,8 @@ from tfcvr.serving.tf_serving_error import TFServingError
 
 # Replies worth retrying: the server is up but not ready.
 _RETRY_STATUSES = (502, 503, 504)
+# A server's Retry-After is honoured up to this many seconds.
+_MAX_RETRY_AFTER = 30.0
 
 
 class TFServingClient:
@@ -21,9 +23,9 @@ class TFServingClient:
     Standard library only. Calls `POST /v1/models/<name>[/versions/<v>]:predict`,
     `GET /v1/models/<name>[/versions/<v>]` (status) and
     `GET /v1/models/<name>[/versions/<v>]/metadata`, retries connection
-    errors, timeouts and 502/503/504 replies with exponential backoff, and
-    raises `TFServingError` with the server's message for `{"error": ...}`
-    replies.
+    errors, timeouts and 502/503/504 replies with exponential backoff (or
+    after the reply's `Retry-After`, when longer), and raises
+    `TFServingError` with the server's message for `{"error": ...}` replies.
 
     TF Serving needs every signature input in every request, as rectangular
     tensors. With `fill_missing`, the client reads the signature from the
@@ -216,9 +218,11 @@ class TFServingClient:
             data = json.dumps(_encode(body), allow_nan=True).encode("utf-8")
             headers["Content-Type"] = "application/json"
         last_error = None
+        retry_after = 0.0
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(max(self.backoff * 2 ** (attempt - 1), retry_after))
+            retry_after = 0.0
             request = urllib.request.Request(
                 url, data=data, method=method, headers=headers
             )
@@ -229,6 +233,7 @@ class TFServingClient:
                 payload = e.read()
                 if e.code in _RETRY_STATUSES and attempt < self.retries:
                     last_error = f"HTTP {e.code}"
+                    retry_after = _retry_after(e.headers)
                     continue
                 raise _error_from_reply(payload, e.code, url) from None
             except (
@@ -243,6 +248,15 @@ class TFServingClient:
             f"No reply after {self.retries + 1} attempt(s): {last_error}",
             url=url,
         )
+
+
+def _retry_after(headers):
+    """Seconds a 503's `Retry-After` asks to wait (0 if absent or a date),
+    at most `_MAX_RETRY_AFTER`."""
+    value = (headers.get("Retry-After") or "").strip() if headers else ""
+    if not value.isdigit():
+        return 0.0
+    return min(float(value), _MAX_RETRY_AFTER)
 
 
 def _plain(value):
