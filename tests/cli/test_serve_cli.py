@@ -135,3 +135,11 @@ def test_unknown_model_and_busy_port(exported, capsys):
     err = capsys.readouterr().err.strip()
     assert "cannot listen" in err and len(err.splitlines()) == 1
     assert main(["serve", "--model-base", base, "--port", "70000"]) == 2
+    capsys.readouterr()
+    for flag, value in [("--workers", "0"), ("--max-queued", "0"),
+                        ("--read-timeout", "-1")]:
+        assert main(["serve", "--model-base", base, "--port", "0", flag,
+                     value]) == 2
+        err = capsys.readouterr().err.strip()
+        name = flag[2:].replace("-", "_")
+        assert f"{name}=" in err and len(err.splitlines()) == 1

@@ -43,6 +43,15 @@ def add_arguments(parser):
                              "never)")
     parser.add_argument("--access-log", action="store_true",
                         help="log every request to stderr")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads that run requests (default: CPU "
+                             "count + 4, at most 32)")
+    parser.add_argument("--max-queued", type=int, default=256,
+                        help="requests that may wait for a worker; beyond "
+                             "that, 503 with Retry-After (default 256)")
+    parser.add_argument("--read-timeout", type=float, default=10.0,
+                        help="seconds a request body may take to arrive; "
+                             "then 408 (default 10)")
 
 
 def _poll(repository, seconds, stopped):
@@ -80,6 +89,9 @@ def run(args):
             strict=args.strict,
             max_request_bytes=args.max_request_bytes,
             access_log=args.access_log,
+            workers=args.workers,
+            max_queued=args.max_queued,
+            read_timeout=args.read_timeout,
         )
     except OSError as e:
         raise CLIError(
