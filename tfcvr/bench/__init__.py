@@ -1,7 +1,8 @@
 """Benchmarks behind `tfcvr bench`, one module per suite, each with
 `add_arguments(parser)` and `run(args)`: `train_benchmark` (training
 throughput and peak memory), `serving_benchmark` (SavedModel and REST
-latency; `saved_model_timing` times the signatures in process) and `grid`
+latency; `saved_model_timing` times the signatures in process,
+`http_burst` sends a burst of clients at once) and `grid`
 (the estimator leaderboard).
 
 Only `grid` is imported here: it needs neither TensorFlow nor Keras. The

@@ -6,7 +6,11 @@ Three measurements on one SavedModel version:
 - in process: rows per second at a large batch (default 256);
 - over HTTP on loopback: `tfcvr serve` in a subprocess, N concurrent
   clients on keep-alive connections sending row-format JSON, each bounded
-  by a request count and a time limit; requests/s, rows/s and p50/p99.
+  by a request count and a time limit; requests/s, rows/s and p50/p99;
+- a burst on the same server (`--clients`): that many clients connect at
+  the same moment and send `--burst-requests` requests each; p50/p99 and
+  the count of replies by status, of resets and of other errors (every
+  request must be answered: a reply, or a 503 when the queue is full).
 
 Without `--saved-model`, a tiny model is trained and exported to a
 temporary directory first (seconds), so the benchmark runs anywhere.
@@ -24,6 +28,7 @@ import threading
 import time
 
 import tfcvr
+from tfcvr.bench.http_burst import http_burst
 from tfcvr.bench.saved_model_timing import percentiles
 from tfcvr.bench.saved_model_timing import time_saved_model
 from tfcvr.export.export_saved_model import existing_versions
@@ -35,9 +40,11 @@ from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 
 PRESETS = {
     "smoke": {"iterations": 300, "throughput_seconds": 2.0,
-              "http_clients": 2, "http_requests": 100, "http_seconds": 5.0},
+              "http_clients": 2, "http_requests": 100, "http_seconds": 5.0,
+              "burst_clients": 50, "burst_requests": 3},
     "paper": {"iterations": 3000, "throughput_seconds": 5.0,
-              "http_clients": 4, "http_requests": 1000, "http_seconds": 20.0},
+              "http_clients": 4, "http_requests": 1000, "http_seconds": 20.0,
+              "burst_clients": 200, "burst_requests": 10},
 }
 RESULT_FILE = "serving_benchmark.json"
 
@@ -64,8 +71,14 @@ def add_arguments(parser):
                         help="time limit of the HTTP measurement")
     parser.add_argument("--http-batch", type=int, default=1,
                         help="rows per HTTP request")
+    parser.add_argument("--clients", dest="burst_clients", type=int,
+                        default=None,
+                        help="clients of the burst, connecting at once "
+                             "(default: the preset's, 50 for smoke)")
+    parser.add_argument("--burst-requests", type=int, default=None,
+                        help="requests per burst client")
     parser.add_argument("--no-http", action="store_true",
-                        help="skip the HTTP measurement")
+                        help="skip the HTTP measurements (steady and burst)")
     parser.add_argument("--out", default=None,
                         help=f"directory for {RESULT_FILE}")
 
@@ -76,9 +89,13 @@ def _settings(args):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
-    for key in ("iterations", "http_clients", "http_requests"):
+    for key, flag in (("iterations", "--iterations"),
+                      ("http_clients", "--http-clients"),
+                      ("http_requests", "--http-requests"),
+                      ("burst_clients", "--clients"),
+                      ("burst_requests", "--burst-requests")):
         if settings[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be >= 1.")
+            raise ValueError(f"{flag} must be >= 1. Received: {settings[key]}")
     if args.batch_size < 1 or args.http_batch < 1:
         raise ValueError("--batch-size and --http-batch must be >= 1.")
     return settings
@@ -197,6 +214,9 @@ def _http(saved_model, rows, settings, batch):
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - start
+        burst = http_burst(host, int(port), path, body,
+                           settings["burst_clients"],
+                           settings["burst_requests"])
     finally:
         process.terminate()
         try:
@@ -205,7 +225,7 @@ def _http(saved_model, rows, settings, batch):
             process.kill()
     if not latencies:
         raise ValueError(f"No HTTP request succeeded: {errors[:3]}")
-    return dict(
+    steady = dict(
         percentiles(latencies),
         clients=settings["http_clients"],
         rows_per_request=batch,
@@ -214,6 +234,7 @@ def _http(saved_model, rows, settings, batch):
         rows_per_s=len(latencies) * batch / elapsed,
         errors=len(errors),
     )
+    return steady, dict(burst, rows_per_request=batch)
 
 
 def run(args):
@@ -243,8 +264,9 @@ def run(args):
             throughput_seconds=settings["throughput_seconds"],
         )
         if not args.no_http:
-            results["http"] = _http(saved_model, rows, settings,
-                                    args.http_batch)
+            results["http"], results["burst"] = _http(
+                saved_model, rows, settings, args.http_batch
+            )
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -279,6 +301,22 @@ def _print(results, batch_size):
     load = results["load_average"]
     print(f"Machine: {results['cpu_count']} CPUs, load average "
           f"{load[0]:.1f} at start")
+    if "burst" in results:
+        _print_burst(results["burst"])
+
+
+def _print_burst(b):
+    print(f"Burst on loopback ({b['clients']} clients connecting at once, "
+          f"{b['requests_per_client']} requests each, "
+          f"{b['rows_per_request']} row(s)/request):")
+    statuses = ", ".join(f"{n} x HTTP {s}" for s, n in b["statuses"].items())
+    latency = (f"p50 {b['p50_ms']:.2f} ms   p99 {b['p99_ms']:.2f} ms   "
+               if b["answered"] else "")
+    print(f"  {latency}{b['answered']} answered ({statuses or 'none'}) in "
+          f"{b['seconds']:.2f} s")
+    print(f"  {b['resets']} resets   {b['errors']} other errors")
+    for example in b["error_examples"]:
+        print(f"    {example}")
 
 
 def main(argv=None):
