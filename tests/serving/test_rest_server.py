@@ -1,4 +1,5 @@
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -550,21 +551,40 @@ def test_a_burst_of_concurrent_clients_is_all_answered(served):
     assert all(r == (200, expected) for r in replies)
 
 
-def test_a_full_queue_gets_503_with_retry_after(served):
+@contextlib.contextmanager
+def _full_queue(served):
+    """The `tiny` server with its only worker busy and its only waiting
+    place taken; yields `release()`, after which both get 200."""
     server = served["server"]["tiny"]
     address = _address(served, "tiny")
     body = json.dumps({"instances": [FULL_ROW]}).encode()
-    refused = server.refused
     with socket.create_connection(address, timeout=30) as slow, \
             socket.create_connection(address, timeout=30) as waiting:
         # The only worker waits for the rest of this body ...
         slow.sendall(_head(len(body)) + body[:10])
         _wait_until(lambda: server.busy == 1, "busy")
-        # ... this request takes the only waiting place ...
+        # ... and this request takes the only waiting place.
         waiting.sendall(_head(len(body)) + body)
         _wait_until(lambda: server.queued == 1, "queued")
-        # ... and the next one is refused at once, with a reply.
-        with socket.create_connection(address, timeout=30) as third:
+
+        def release():
+            slow.sendall(body[10:])
+            for sock in (slow, waiting):
+                reply, payload = _reply_on(sock)
+                assert reply.status == 200, payload
+                assert len(json.loads(payload)["predictions"]) == 1
+
+        yield release
+
+
+def test_a_full_queue_gets_503_with_retry_after(served):
+    server = served["server"]["tiny"]
+    body = json.dumps({"instances": [FULL_ROW]}).encode()
+    refused = server.refused
+    with _full_queue(served) as release:
+        # The next request is refused at once, with a reply.
+        with socket.create_connection(_address(served, "tiny"),
+                                      timeout=30) as third:
             third.sendall(_head(len(body)) + body)
             reply, payload = _reply_on(third)
             assert third.recv(1) == b""  # closed cleanly, not reset
@@ -574,11 +594,7 @@ def test_a_full_queue_gets_503_with_retry_after(served):
         assert reply.getheader("Content-Type") == "application/json"
         assert "busy" in json.loads(payload)["error"]
         assert server.refused == refused + 1
-        slow.sendall(body[10:])
-        for sock in (slow, waiting):
-            reply, payload = _reply_on(sock)
-            assert reply.status == 200, payload
-            assert len(json.loads(payload)["predictions"]) == 1
+        release()
     status, _ = _post(served["url"]["tiny"] + PREDICT,
                       {"instances": [FULL_ROW]})
     assert status == 200
@@ -586,26 +602,17 @@ def test_a_full_queue_gets_503_with_retry_after(served):
 
 def test_the_client_waits_retry_after_then_retries(served):
     server = served["server"]["tiny"]
-    address = _address(served, "tiny")
-    body = json.dumps({"instances": [FULL_ROW]}).encode()
     # No backoff of its own: only the server's Retry-After spaces retries.
     client = TFServingClient(served["url"]["tiny"], retries=2, backoff=0.0)
     client.input_specs("esmm")
     results = []
-    with socket.create_connection(address, timeout=30) as slow, \
-            socket.create_connection(address, timeout=30) as waiting:
-        slow.sendall(_head(len(body)) + body[:10])
-        _wait_until(lambda: server.busy == 1, "busy")
-        waiting.sendall(_head(len(body)) + body)
-        _wait_until(lambda: server.queued == 1, "queued")
+    with _full_queue(served) as release:
         refused = server.refused
         thread = threading.Thread(target=lambda: results.append(
             client.predict("esmm", instances=[FULL_ROW])))
         thread.start()
         _wait_until(lambda: server.refused == refused + 1, "refused")
-        slow.sendall(body[10:])
-        for sock in (slow, waiting):
-            assert _reply_on(sock)[0].status == 200
+        release()
         thread.join(timeout=60)
     assert len(results) == 1 and len(results[0]) == 1
     # Retrying at once would have met the full queue again.
