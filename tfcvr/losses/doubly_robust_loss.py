@@ -1,13 +1,13 @@
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
 from tfcvr.features import keys
 from tfcvr.losses import functional as F
 from tfcvr.losses.counterfactual_loss import CounterfactualLoss
 from tfcvr.losses.imputation_loss import check_imputation_target
+from tfcvr.serialization import register_serializable
 
 
-@tfcvr_export("tfcvr.losses.DoublyRobustLoss")
+@register_serializable
 class DoublyRobustLoss(CounterfactualLoss):
     """Doubly robust CVR loss.
 

@@ -1,9 +1,9 @@
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
 from tfcvr.features import keys
 from tfcvr.losses import functional as F
 from tfcvr.losses.counterfactual_loss import CounterfactualLoss
+from tfcvr.serialization import register_serializable
 
 IMPUTATION_TARGETS = ("error", "label")
 
@@ -16,7 +16,7 @@ def check_imputation_target(imputation_target):
         )
 
 
-@tfcvr_export("tfcvr.losses.ImputationLoss")
+@register_serializable
 class ImputationLoss(CounterfactualLoss):
     """Propensity-weighted loss of the imputation model of a DR estimator.
 

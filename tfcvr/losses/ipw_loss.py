@@ -1,9 +1,9 @@
-from tfcvr.api_export import tfcvr_export
 from tfcvr.features import keys
 from tfcvr.losses.counterfactual_loss import CounterfactualLoss
+from tfcvr.serialization import register_serializable
 
 
-@tfcvr_export("tfcvr.losses.IPWLoss")
+@register_serializable
 class IPWLoss(CounterfactualLoss):
     """Inverse propensity weighted CVR loss.
 

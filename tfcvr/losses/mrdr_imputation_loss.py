@@ -1,8 +1,8 @@
-from tfcvr.api_export import tfcvr_export
 from tfcvr.losses.imputation_loss import ImputationLoss
+from tfcvr.serialization import register_serializable
 
 
-@tfcvr_export("tfcvr.losses.MRDRImputationLoss")
+@register_serializable
 class MRDRImputationLoss(ImputationLoss):
     """The "more robust" imputation loss of MRDR (Guo et al., SIGIR 2021).
 

@@ -1,4 +1,4 @@
-import keras
+from tfcvr.serialization import register_serializable
 
 ESTIMATORS = {}
 
@@ -18,8 +18,7 @@ def register_estimator(name, paper):
         cls.estimator_name = name
         cls.paper = paper
         ESTIMATORS[name] = cls
-        cls._tfcvr_public_path = f"tfcvr.models.{cls.__name__}"
-        return keras.saving.register_keras_serializable(package="tfcvr")(cls)
+        return register_serializable(cls)
 
     return decorator
 
@@ -36,7 +35,8 @@ def get_estimator(name):
 
 
 def estimator_names():
-    from tfcvr import models  # noqa: F401
+    """Every registered estimator name, sorted."""
+    from tfcvr import models  # noqa: F401  (imports every estimator)
 
     return sorted(ESTIMATORS)
 
@@ -49,3 +49,4 @@ def build_estimator(name, schema, params=None):
         return cls(schema=schema, **(params or {}))
     except TypeError as e:
         raise ValueError(f"Bad parameters for model {name!r}: {e}") from None
+

@@ -1,17 +1,21 @@
 import keras
 
+from tfcvr.serialization import register_serializable
+
 BACKBONES = {}
 
 
 def register_backbone(name):
-    """Class decorator: makes a `Backbone` subclass available by `name`."""
+    """Class decorator: makes a `Backbone` subclass available by `name`
+    (`backbone="name"` of every estimator) and registers it for `.keras`
+    saving."""
 
     def decorator(cls):
         if name in BACKBONES and BACKBONES[name] is not cls:
             raise ValueError(f"Backbone name {name!r} is already registered.")
         BACKBONES[name] = cls
         cls.backbone_name = name
-        return cls
+        return register_serializable(cls)
 
     return decorator
 

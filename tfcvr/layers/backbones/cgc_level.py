@@ -5,9 +5,10 @@ from tfcvr.layers.backbones._checks import check_int
 from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
 from tfcvr.layers.core.mlp import MLP
+from tfcvr.serialization import register_serializable
 
 
-@keras.saving.register_keras_serializable(package="tfcvr")
+@register_serializable
 class CGCLevel(keras.layers.Layer):
     """One Customized Gate Control extraction level of PLE.
 

@@ -1,7 +1,6 @@
 import keras_rs
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
 from tfcvr.layers.backbones._checks import check_int
 from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
@@ -11,7 +10,6 @@ from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("dcn_v2")
-@tfcvr_export("tfcvr.layers.DCNv2")
 class DCNv2(Backbone):
     """Deep & Cross Network v2 shared by all tasks, then per-task towers.
 

@@ -1,11 +1,9 @@
-from tfcvr.api_export import tfcvr_export
 from tfcvr.layers.backbones.backbone import Backbone
 from tfcvr.layers.backbones.backbone import register_backbone
 from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("towers")
-@tfcvr_export("tfcvr.layers.IndependentTowers")
 class IndependentTowers(Backbone):
     """One MLP per task on the shared embeddings (ESMM's architecture).
 

@@ -1,7 +1,6 @@
 import keras
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
 from tfcvr.layers.backbones._checks import check_int
 from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
@@ -11,7 +10,6 @@ from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("mmoe")
-@tfcvr_export("tfcvr.layers.MMoE")
 class MMoE(Backbone):
     """Multi-gate Mixture-of-Experts.
 

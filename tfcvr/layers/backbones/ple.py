@@ -1,4 +1,3 @@
-from tfcvr.api_export import tfcvr_export
 from tfcvr.layers.backbones._checks import check_int
 from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
@@ -9,7 +8,6 @@ from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("ple")
-@tfcvr_export("tfcvr.layers.PLE")
 class PLE(Backbone):
     """Progressive Layered Extraction: stacked CGC levels, then towers.
 

@@ -1,4 +1,3 @@
-from tfcvr.api_export import tfcvr_export
 from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
 from tfcvr.layers.backbones.backbone import Backbone
@@ -7,7 +6,6 @@ from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("shared_bottom")
-@tfcvr_export("tfcvr.layers.SharedBottom")
 class SharedBottom(Backbone):
     """A shared MLP bottom followed by one MLP tower per task.
 

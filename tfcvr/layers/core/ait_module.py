@@ -1,10 +1,10 @@
 import keras
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
+from tfcvr.serialization import register_serializable
 
 
-@tfcvr_export("tfcvr.layers.AITModule")
+@register_serializable
 class AITModule(keras.layers.Layer):
     """Adaptive Information Transfer: self-attention pooling of L vectors.
 

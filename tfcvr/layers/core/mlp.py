@@ -1,9 +1,9 @@
 import keras
 
-from tfcvr.api_export import tfcvr_export
+from tfcvr.serialization import register_serializable
 
 
-@tfcvr_export("tfcvr.layers.MLP")
+@register_serializable
 class MLP(keras.layers.Layer):
     """A stack of Dense layers: `h_{l+1} = act(W_l h_l + b_l)`.
 

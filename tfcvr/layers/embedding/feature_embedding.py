@@ -1,12 +1,12 @@
 import keras
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
 from tfcvr.features import Schema
 from tfcvr.features import keys
+from tfcvr.serialization import register_serializable
 
 
-@tfcvr_export("tfcvr.layers.FeatureEmbedding")
+@register_serializable
 class FeatureEmbedding(keras.layers.Layer):
     """Embeds every schema feature and concatenates the field vectors.
 
