@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 
-from tfcvr.features import keys
 from tfcvr.losses import CounterfactualLoss
 from tfcvr.testing import TestCase
 
@@ -9,8 +8,8 @@ from tfcvr.testing import TestCase
 class ConstantValue(CounterfactualLoss):
     """v_i = 1 on every row, d_i = 2: the estimate of (1/|D|) sum 1 plus 2."""
 
-    def row_terms(self, y_true, y_pred):
-        ones = keras.ops.ones_like(keras.ops.reshape(y_true[keys.CLICK], (-1,)))
+    def row_terms(self, target, prediction, imputation):
+        ones = keras.ops.ones_like(keras.ops.reshape(target, (-1,)))
         return 2.0 * ones, ones
 
 
@@ -22,8 +21,8 @@ class CounterfactualLossTest(TestCase):
     def test_one_hook_gives_a_new_estimator(self):
         click = np.array([1, 0, 1, 0], "float32")
         ctr = np.array([0.5, 0.5, 0.25, 0.5], "float32")
-        y_true = {keys.CLICK: click, keys.CONVERSION: np.zeros(4, "float32")}
-        y_pred = {keys.CTR: ctr, keys.CVR: np.full(4, 0.5, "float32")}
+        rows = dict(observed=click, target=np.zeros(4, "float32"),
+                    prediction=np.full(4, 0.5, "float32"), propensity=ctr)
         expected = {
             "exposure": 2.0 + (2.0 + 4.0) / 4,
             "click": 2.0 + (2.0 + 4.0) / 2,
@@ -32,16 +31,15 @@ class CounterfactualLossTest(TestCase):
         for normalization, value in expected.items():
             with self.subTest(normalization=normalization):
                 loss = ConstantValue(normalization=normalization)
-                self.assertAllClose(loss(y_true, y_pred), value, atol=1e-6)
+                self.assertAllClose(loss(**rows), value, atol=1e-6)
 
     def test_floor_clips_the_propensity(self):
-        y_true = {keys.CLICK: np.ones(2, "float32"),
-                  keys.CONVERSION: np.zeros(2, "float32")}
-        y_pred = {keys.CTR: np.array([0.001, 1.0], "float32"),
-                  keys.CVR: np.zeros(2, "float32")}
         loss = ConstantValue(propensity_floor=0.1)
-        self.assertAllClose(loss(y_true, y_pred), 2.0 + (10.0 + 1.0) / 2,
-                            atol=1e-5)
+        value = loss(observed=np.ones(2, "float32"),
+                     target=np.zeros(2, "float32"),
+                     prediction=np.zeros(2, "float32"),
+                     propensity=np.array([0.001, 1.0], "float32"))
+        self.assertAllClose(value, 2.0 + (10.0 + 1.0) / 2, atol=1e-5)
 
     def test_config_lists_exactly_the_constructor_arguments(self):
         loss = ConstantValue(normalization="click", propensity_floor=0.2,

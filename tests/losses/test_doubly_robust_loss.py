@@ -2,7 +2,6 @@ import keras
 import numpy as np
 import pytest
 
-from tfcvr.features import keys
 from tfcvr.losses import DoublyRobustLoss
 from tfcvr.testing import TestCase
 from tfcvr.testing import np_bce
@@ -24,17 +23,14 @@ def np_dr(o, r, ctr, cvr, imputation, normalization, floor, target):
     return float(e_hat.mean() + (w * (e - e_hat)).sum() / n)
 
 
-def inputs(click=CLICK):
-    return (
-        {keys.CLICK: click, keys.CONVERSION: CONVERSION},
-        {keys.CTR: P_CTR[:, None], keys.CVR: P_CVR[:, None],
-         keys.IMPUTATION: IMPUTED[:, None]},
-    )
+def inputs(click=CLICK, imputation=IMPUTED):
+    """The keyword arguments of a call, outputs shaped `(batch, 1)`."""
+    return dict(observed=click, target=CONVERSION, prediction=P_CVR[:, None],
+                propensity=P_CTR[:, None], imputation=imputation[:, None])
 
 
 class DoublyRobustLossTest(TestCase):
     def test_matches_numpy(self):
-        y_true, y_pred = inputs()
         for normalization in ("exposure", "snips"):
             for target in ("error", "label"):
                 with self.subTest(normalization=normalization, target=target):
@@ -43,7 +39,7 @@ class DoublyRobustLossTest(TestCase):
                         propensity_floor=0.01,
                     )
                     self.assertAllClose(
-                        loss(y_true, y_pred),
+                        loss(**inputs()),
                         np_dr(CLICK, CONVERSION, P_CTR, P_CVR, IMPUTED,
                               normalization, 0.01, target),
                         atol=1e-5, rtol=1e-5,
@@ -52,17 +48,14 @@ class DoublyRobustLossTest(TestCase):
     def test_exact_imputation_gives_the_ideal_loss(self):
         # With ê = e on every row the correction vanishes whatever p̂ is.
         error = np_bce(CONVERSION, P_CVR).astype("float32")
-        y_true, y_pred = inputs()
-        y_pred[keys.IMPUTATION] = error[:, None]
-        self.assertAllClose(DoublyRobustLoss()(y_true, y_pred), error.mean(),
-                            atol=1e-6)
+        self.assertAllClose(DoublyRobustLoss()(**inputs(imputation=error)),
+                            error.mean(), atol=1e-6)
 
     def test_no_click_batch_is_the_imputed_mean(self):
-        y_true, y_pred = inputs(click=np.zeros(8, "float32"))
         for normalization in ("exposure", "snips"):
             loss = DoublyRobustLoss(normalization=normalization)
-            self.assertAllClose(loss(y_true, y_pred), IMPUTED.mean(),
-                                atol=1e-6)
+            self.assertAllClose(loss(**inputs(click=np.zeros(8, "float32"))),
+                                IMPUTED.mean(), atol=1e-6)
 
     def test_gradients(self):
         if keras.backend.backend() != "tensorflow":
@@ -72,12 +65,12 @@ class DoublyRobustLossTest(TestCase):
         ctr = tf.Variable(P_CTR[:, None])
         cvr = tf.Variable(P_CVR[:, None])
         imputation = tf.Variable(IMPUTED[:, None])
-        y_true = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
-        y_pred = {keys.CTR: ctr, keys.CVR: cvr, keys.IMPUTATION: imputation}
+        rows = dict(observed=CLICK, target=CONVERSION, prediction=cvr,
+                    propensity=ctr, imputation=imputation)
 
         def grads(**kwargs):
             with tf.GradientTape() as tape:
-                value = DoublyRobustLoss(**kwargs)(y_true, y_pred)
+                value = DoublyRobustLoss(**kwargs)(**rows)
             return [
                 None if g is None else float(np.abs(g.numpy()).sum())
                 for g in tape.gradient(value, [ctr, cvr, imputation])
@@ -89,12 +82,12 @@ class DoublyRobustLossTest(TestCase):
         self.assertGreater(g_cvr, 0)
         # Only the clicked rows move r̂ in the error form ...
         with tf.GradientTape() as tape:
-            value = DoublyRobustLoss()(y_true, y_pred)
+            value = DoublyRobustLoss()(**rows)
         g = tape.gradient(value, cvr).numpy()[:, 0]
         self.assertTrue(np.all(g[CLICK == 0] == 0))
         # ... the pseudo label reaches the unclicked ones too.
         with tf.GradientTape() as tape:
-            value = DoublyRobustLoss(imputation_target="label")(y_true, y_pred)
+            value = DoublyRobustLoss(imputation_target="label")(**rows)
         g = tape.gradient(value, cvr).numpy()[:, 0]
         self.assertTrue(np.all(g[CLICK == 0] != 0))
         g_ctr, _, g_imp = grads(stop_gradient_propensity=False,
@@ -119,16 +112,15 @@ class DoublyRobustLossTest(TestCase):
             DoublyRobustLoss(normalization="click")
         with self.assertRaisesRegex(ValueError, "imputation_target='rating'"):
             DoublyRobustLoss(imputation_target="rating")
-        y_true, y_pred = inputs()
-        del y_pred[keys.IMPUTATION]
-        with self.assertRaisesRegex(ValueError, "imputation"):
-            DoublyRobustLoss()(y_true, y_pred)
+        rows = inputs()
+        del rows["imputation"]
+        with self.assertRaisesRegex(ValueError, "imputation=None"):
+            DoublyRobustLoss()(**rows)
 
     @pytest.mark.jax
     def test_value_on_current_backend(self):
-        y_true, y_pred = inputs()
         self.assertAllClose(
-            DoublyRobustLoss(propensity_floor=0.01)(y_true, y_pred),
+            DoublyRobustLoss(propensity_floor=0.01)(**inputs()),
             np_dr(CLICK, CONVERSION, P_CTR, P_CVR, IMPUTED, "exposure", 0.01,
                   "error"),
             atol=1e-5, rtol=1e-5,

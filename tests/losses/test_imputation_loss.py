@@ -2,7 +2,6 @@ import keras
 import numpy as np
 import pytest
 
-from tfcvr.features import keys
 from tfcvr.losses import ImputationLoss
 from tfcvr.testing import TestCase
 from tfcvr.testing import np_bce
@@ -27,16 +26,13 @@ def np_imputation(o, r, ctr, cvr, imputation, normalization, floor, target):
 
 
 def inputs():
-    return (
-        {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION},
-        {keys.CTR: P_CTR[:, None], keys.CVR: P_CVR[:, None],
-         keys.IMPUTATION: IMPUTED[:, None]},
-    )
+    """The keyword arguments of a call, outputs shaped `(batch, 1)`."""
+    return dict(observed=CLICK, target=CONVERSION, prediction=P_CVR[:, None],
+                propensity=P_CTR[:, None], imputation=IMPUTED[:, None])
 
 
 class ImputationLossTest(TestCase):
     def test_matches_numpy(self):
-        y_true, y_pred = inputs()
         for normalization in ("exposure", "click", "snips"):
             for target in ("error", "label"):
                 with self.subTest(normalization=normalization, target=target):
@@ -45,7 +41,7 @@ class ImputationLossTest(TestCase):
                         propensity_floor=0.01,
                     )
                     self.assertAllClose(
-                        loss(y_true, y_pred),
+                        loss(**inputs()),
                         np_imputation(CLICK, CONVERSION, P_CTR, P_CVR, IMPUTED,
                                       normalization, 0.01, target),
                         atol=1e-5, rtol=1e-5,
@@ -59,12 +55,11 @@ class ImputationLossTest(TestCase):
         ctr = tf.Variable(P_CTR[:, None])
         cvr = tf.Variable(P_CVR[:, None])
         imputation = tf.Variable(IMPUTED[:, None])
-        y_true = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
-        y_pred = {keys.CTR: ctr, keys.CVR: cvr, keys.IMPUTATION: imputation}
         for stop in (True, False):
             with tf.GradientTape() as tape:
                 value = ImputationLoss(stop_gradient_prediction=stop)(
-                    y_true, y_pred
+                    observed=CLICK, target=CONVERSION, prediction=cvr,
+                    propensity=ctr, imputation=imputation,
                 )
             g_ctr, g_cvr, g_imp = tape.gradient(value, [ctr, cvr, imputation])
             self.assertIsNone(g_ctr)
@@ -90,9 +85,8 @@ class ImputationLossTest(TestCase):
 
     @pytest.mark.jax
     def test_value_on_current_backend(self):
-        y_true, y_pred = inputs()
         self.assertAllClose(
-            ImputationLoss(normalization="snips")(y_true, y_pred),
+            ImputationLoss(normalization="snips")(**inputs()),
             np_imputation(CLICK, CONVERSION, P_CTR, P_CVR, IMPUTED, "snips",
                           1e-6, "error"),
             atol=1e-5, rtol=1e-5,

@@ -2,7 +2,6 @@ import keras
 import numpy as np
 import pytest
 
-from tfcvr.features import keys
 from tfcvr.losses import IPWLoss
 from tfcvr.testing import TestCase
 from tfcvr.testing import np_bce
@@ -26,48 +25,55 @@ def np_ipw(o, r, ctr, cvr, normalization, floor, cap=None):
 
 
 def inputs(ctr=P_CTR, cvr=P_CVR, click=CLICK):
-    return (
-        {keys.CLICK: click, keys.CONVERSION: CONVERSION},
-        {keys.CTR: ctr[:, None], keys.CVR: cvr[:, None]},
-    )
+    """The keyword arguments of a call, predictions shaped `(batch, 1)`."""
+    return dict(observed=click, target=CONVERSION, prediction=cvr[:, None],
+                propensity=ctr[:, None])
 
 
 class IPWLossTest(TestCase):
     def test_matches_numpy_for_every_normalization(self):
-        y_true, y_pred = inputs()
         for normalization in ("exposure", "click", "snips"):
             for floor in (1e-6, 0.05):
                 with self.subTest(normalization=normalization, floor=floor):
                     loss = IPWLoss(normalization=normalization,
                                    propensity_floor=floor)
                     self.assertAllClose(
-                        loss(y_true, y_pred),
+                        loss(**inputs()),
                         np_ipw(CLICK, CONVERSION, P_CTR, P_CVR,
                                normalization, floor),
                         atol=1e-5, rtol=1e-5,
                     )
 
     def test_weight_cap_clips_normalised_weights(self):
-        y_true, y_pred = inputs()
         loss = IPWLoss(normalization="click", weight_cap=15.0)
         expected = np_ipw(CLICK, CONVERSION, P_CTR, P_CVR, "click", 1e-6, 15.0)
         uncapped = np_ipw(CLICK, CONVERSION, P_CTR, P_CVR, "click", 1e-6)
         self.assertLess(expected, uncapped)  # the 0.004 row is capped
-        self.assertAllClose(loss(y_true, y_pred), expected, atol=1e-5,
+        self.assertAllClose(loss(**inputs()), expected, atol=1e-5,
                             rtol=1e-5)
 
     def test_per_row_contributions_sum_to_the_loss(self):
-        y_true, y_pred = inputs()
         loss = IPWLoss()
-        rows = keras.ops.convert_to_numpy(loss.call(y_true, y_pred))
+        rows = keras.ops.convert_to_numpy(loss.call(**inputs()))
         self.assertEqual(rows.shape, (8,))
         self.assertTrue(np.all(rows[CLICK == 0] == 0))
-        self.assertAllClose(rows.sum(), loss(y_true, y_pred), atol=1e-6)
+        self.assertAllClose(rows.sum(), loss(**inputs()), atol=1e-6)
+
+    def test_unclicked_space_with_the_complement_propensity(self):
+        # DCMT's counterfactual term: observed 1 - o, propensity 1 - ô.
+        value = IPWLoss()(observed=1 - CLICK, target=1 - CONVERSION,
+                          prediction=P_CVR, propensity=1 - P_CTR)
+        self.assertAllClose(
+            value, np_ipw(1 - CLICK, 1 - CONVERSION, 1 - P_CTR, P_CVR,
+                          "exposure", 1e-6),
+            atol=1e-5, rtol=1e-5,
+        )
 
     def test_batch_without_clicks_is_zero(self):
-        y_true, y_pred = inputs(click=np.zeros(8, "float32"))
         for normalization in ("exposure", "click", "snips"):
-            value = IPWLoss(normalization=normalization)(y_true, y_pred)
+            value = IPWLoss(normalization=normalization)(
+                **inputs(click=np.zeros(8, "float32"))
+            )
             self.assertEqual(float(keras.ops.convert_to_numpy(value)), 0.0)
 
     def test_propensity_gets_no_gradient_unless_asked(self):
@@ -77,13 +83,13 @@ class IPWLossTest(TestCase):
 
         ctr = tf.Variable(P_CTR[:, None])
         cvr = tf.Variable(P_CVR[:, None])
-        y_true = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
         for stop, expect_ctr_grad in ((True, False), (False, True)):
             for normalization in ("exposure", "snips"):
                 loss = IPWLoss(stop_gradient_propensity=stop,
                                normalization=normalization)
                 with tf.GradientTape() as tape:
-                    value = loss(y_true, {keys.CTR: ctr, keys.CVR: cvr})
+                    value = loss(observed=CLICK, target=CONVERSION,
+                                 prediction=cvr, propensity=ctr)
                 g_ctr, g_cvr = tape.gradient(value, [ctr, cvr])
                 self.assertGreater(np.abs(g_cvr.numpy()).sum(), 0)
                 has_ctr_grad = (
@@ -111,19 +117,17 @@ class IPWLossTest(TestCase):
             IPWLoss(propensity_floor=0)
         with self.assertRaisesRegex(ValueError, "weight_cap=-1"):
             IPWLoss(weight_cap=-1)
-        y_true, y_pred = inputs()
-        with self.assertRaisesRegex(ValueError, "y_pred as a dict with keys"):
-            IPWLoss()(y_true, {keys.CVR: P_CVR})
-        with self.assertRaisesRegex(ValueError, "y_true as a dict"):
-            IPWLoss()(CLICK, y_pred)
-        with self.assertRaisesRegex(ValueError, "no sample_weight"):
-            IPWLoss()(y_true, y_pred, sample_weight=np.ones(8))
+        with self.assertRaisesRegex(ValueError, "propensity=7"):
+            IPWLoss()(**inputs(ctr=P_CTR[:7]))
+        with self.assertRaisesRegex(ValueError, "reads no imputation"):
+            IPWLoss()(**inputs(), imputation=P_CVR)
+        with self.assertRaisesRegex(TypeError, "propensity"):
+            IPWLoss()(observed=CLICK, target=CONVERSION, prediction=P_CVR)
 
     @pytest.mark.jax
     def test_value_on_current_backend(self):
-        y_true, y_pred = inputs()
         self.assertAllClose(
-            IPWLoss(normalization="snips")(y_true, y_pred),
+            IPWLoss(normalization="snips")(**inputs()),
             np_ipw(CLICK, CONVERSION, P_CTR, P_CVR, "snips", 1e-6),
             atol=1e-5, rtol=1e-5,
         )

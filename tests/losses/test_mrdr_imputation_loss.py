@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 
-from tfcvr.features import keys
 from tfcvr.losses import ImputationLoss
 from tfcvr.losses import MRDRImputationLoss
 from tfcvr.testing import TestCase
@@ -29,9 +28,9 @@ def np_mrdr(o, r, ctr, cvr, imputation, normalization, target):
 class MRDRImputationLossTest(TestCase):
     def setUp(self):
         super().setUp()
-        self.y_true = {keys.CLICK: CLICK, keys.CONVERSION: CONVERSION}
-        self.y_pred = {keys.CTR: P_CTR[:, None], keys.CVR: P_CVR[:, None],
-                       keys.IMPUTATION: IMPUTED[:, None]}
+        self.rows = dict(observed=CLICK, target=CONVERSION,
+                         prediction=P_CVR[:, None], propensity=P_CTR[:, None],
+                         imputation=IMPUTED[:, None])
 
     def test_matches_numpy(self):
         for normalization in ("exposure", "click", "snips"):
@@ -40,15 +39,15 @@ class MRDRImputationLossTest(TestCase):
                     loss = MRDRImputationLoss(normalization=normalization,
                                               imputation_target=target)
                     self.assertAllClose(
-                        loss(self.y_true, self.y_pred),
+                        loss(**self.rows),
                         np_mrdr(CLICK, CONVERSION, P_CTR, P_CVR, IMPUTED,
                                 normalization, target),
                         atol=1e-5, rtol=1e-5,
                     )
 
     def test_differs_from_dr_jl_weighting(self):
-        mrdr = MRDRImputationLoss()(self.y_true, self.y_pred)
-        dr = ImputationLoss()(self.y_true, self.y_pred)
+        mrdr = MRDRImputationLoss()(**self.rows)
+        dr = ImputationLoss()(**self.rows)
         self.assertGreater(
             abs(float(keras.ops.convert_to_numpy(mrdr - dr))), 1e-3
         )

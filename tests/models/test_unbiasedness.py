@@ -13,7 +13,6 @@ naive click-space mean is many standard errors off.
 import numpy as np
 from keras import ops
 
-from tfcvr.features import keys
 from tfcvr.losses import DoublyRobustLoss
 from tfcvr.losses import IPWLoss
 from tfcvr.losses import functional as F
@@ -64,12 +63,11 @@ def simulate(seed=0):
 
 def per_batch(loss, data, propensity, imputation=None):
     """The loss on each simulated batch, vectorised over batches."""
-    y_true = {keys.CLICK: data["click"],
-              keys.CONVERSION: data["observed_conversion"]}
-    y_pred = {keys.CTR: data[propensity], keys.CVR: data["prediction"]}
+    rows = dict(observed=data["click"], target=data["observed_conversion"],
+                prediction=data["prediction"], propensity=data[propensity])
     if imputation is not None:
-        y_pred[keys.IMPUTATION] = data[imputation]
-    values = ops.vectorized_map(lambda b: loss(b[0], b[1]), (y_true, y_pred))
+        rows["imputation"] = data[imputation]
+    values = ops.vectorized_map(lambda batch: loss(**batch), rows)
     return ops.convert_to_numpy(values).astype("float64")
 
 

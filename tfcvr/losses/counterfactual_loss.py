@@ -3,31 +3,36 @@ import abc
 import keras
 from keras import ops
 
-from tfcvr.features import keys
 from tfcvr.losses import functional as F
 
+# The keyword arguments of a call, in the order the batch-size check
+# names them.
+ROW_INPUTS = ("observed", "target", "prediction", "propensity", "imputation")
 
 
 class CounterfactualLoss(keras.losses.Loss, abc.ABC):
     """Base of the propensity-weighted CVR losses (IPW, DR, imputation).
 
     Each estimates an entire-space risk `(1/|D|) sum_D v_i` whose per-row
-    value `v_i` is only observed on clicked rows (`o_i = 1`):
+    value `v_i` is only observed on the rows with `o_i = 1` (the clicks, or
+    the non-clicks for a risk over the unclicked space):
 
         L = (1/B) sum_i d_i + (1/N) sum_i o_i * w(p_i) * v_i
 
     `d_i` is a direct (imputed) term known on every row (absent for IPW),
-    `w(p) = 1/p` the propensity weight (overridable), `p_i` the click
-    propensity `pCTR` (through `stop_gradient` and clipped to
+    `w(p) = 1/p` the propensity weight (overridable), `p_i` the probability
+    that `o_i = 1` (through `stop_gradient` and clipped to
     `[propensity_floor, 1]`), and `N` the normaliser: the batch size B
-    (`"exposure"`, the unbiased form), the clicks in the batch
-    (`"click"`), or `sum_i o_i * w(p_i)` (`"snips"`, self-normalised).
-    A subclass implements `row_terms(y_true, y_pred) -> (d, v)`.
+    (`"exposure"`, the unbiased form), the observed rows (`"click"`), or
+    `sum_i o_i * w(p_i)` (`"snips"`, self-normalised); the weights are
+    `tfcvr.losses.functional.propensity_weights`. A subclass implements
+    `row_terms(target, prediction, imputation) -> (d, v)`.
 
-    Inputs: `y_true` a dict with `click` and `conversion`; `y_pred` a dict
-    with `ctr` (the propensity), `cvr` and whatever the subclass reads; each
-    `(batch,)` or `(batch, 1)`. `call` returns the per-row contributions
-    `(batch,)`; calling the loss returns their sum, a scalar.
+    Call with keyword arguments, each `(batch,)` or `(batch, 1)`:
+    `loss(observed=o, target=r, prediction=r̂, propensity=p)`, plus
+    `imputation=` for the losses of a DR estimator's imputation model. The
+    result is a scalar; `call` (same arguments) gives the per-row
+    contributions `(batch,)` that sum to it.
 
     Args:
         normalization: str. `"exposure"`, `"click"` or `"snips"` (a subclass
@@ -46,7 +51,8 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
     """
 
     normalizations = F.NORMALIZATIONS
-    required_outputs = (keys.CTR, keys.CVR)
+    # Whether the loss reads an imputation model's output.
+    uses_imputation = False
 
     def __init__(
         self,
@@ -90,9 +96,9 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
         self.epsilon = epsilon
 
     @abc.abstractmethod
-    def row_terms(self, y_true, y_pred):
+    def row_terms(self, target, prediction, imputation):
         """`(d, v)`: the direct term `(batch,)` or None, and the value
-        `(batch,)` that counts on clicked rows."""
+        `(batch,)` that counts on the observed rows."""
 
     def propensity_weight(self, propensity):
         return 1.0 / propensity
@@ -102,47 +108,67 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
             F.flat(y_true), F.flat(y_prob), self.epsilon
         )
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            raise ValueError(
-                f"{type(self).__name__} weights rows by inverse propensity "
-                "itself and takes no sample_weight. Received: a sample_weight"
+    def __call__(
+        self, *, observed, target, prediction, propensity, imputation=None
+    ):
+        return ops.sum(
+            self.call(
+                observed=observed,
+                target=target,
+                prediction=prediction,
+                propensity=propensity,
+                imputation=imputation,
             )
-        self._check_inputs(y_true, y_pred)
-        return super().__call__(y_true, y_pred)
+        )
 
-    def _check_inputs(self, y_true, y_pred):
-        for role, value, needed in (
-            ("y_true", y_true, keys.LABEL_KEYS),
-            ("y_pred", y_pred, self.required_outputs),
-        ):
-            if isinstance(value, dict) and all(k in value for k in needed):
-                continue
-            got = (
-                sorted(value) if isinstance(value, dict)
-                else type(value).__name__
-            )
-            raise ValueError(
-                f"{type(self).__name__} needs {role} as a dict with keys "
-                f"{list(needed)}. Received: {got}"
-            )
-
-    def call(self, y_true, y_pred):
-        click = F.flat(y_true[keys.CLICK])
+    def call(
+        self, *, observed, target, prediction, propensity, imputation=None
+    ):
+        self._check_inputs(
+            observed=observed,
+            target=target,
+            prediction=prediction,
+            propensity=propensity,
+            imputation=imputation,
+        )
         weight = F.propensity_weights(
-            click,
-            y_pred[keys.CTR],
+            observed,
+            propensity,
             normalization=self.normalization,
             floor=self.propensity_floor,
             cap=self.weight_cap,
             stop_gradient=self.stop_gradient_propensity,
             weight_fn=self.propensity_weight,
         )
-        direct, value = self.row_terms(y_true, y_pred)
+        direct, value = self.row_terms(target, prediction, imputation)
         rows = weight * value
         if direct is not None:
-            rows = rows + direct / ops.cast(ops.shape(click)[0], "float32")
+            rows = rows + direct / ops.cast(ops.shape(weight)[0], "float32")
         return rows
+
+    def _check_inputs(self, **inputs):
+        name = type(self).__name__
+        if self.uses_imputation and inputs["imputation"] is None:
+            raise ValueError(
+                f"{name} needs `imputation`, the imputation model's output. "
+                "Received: imputation=None"
+            )
+        if not self.uses_imputation and inputs["imputation"] is not None:
+            raise ValueError(
+                f"{name} reads no imputation model. Received: an imputation"
+            )
+        # Rows of different batches would broadcast deep inside the
+        # weighting; a batch size known before tracing is checked here.
+        sizes = {
+            role: _static_rows(inputs[role]) for role in ROW_INPUTS
+            if inputs[role] is not None
+        }
+        if len({n for n in sizes.values() if n is not None}) > 1:
+            received = ", ".join(f"{k}={v}" for k, v in sizes.items())
+            raise ValueError(
+                f"{name} needs one row per example in every input. "
+                f"Received rows: {received}"
+            )
 
     def get_config(self):
         return {
@@ -154,3 +180,16 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
             "stop_gradient_propensity": self.stop_gradient_propensity,
             "epsilon": self.epsilon,
         }
+
+
+def _static_rows(x):
+    """Number of elements of `x` when its shape is known, else None."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        shape = ops.shape(x)
+    rows = 1
+    for dim in tuple(shape):
+        if dim is None:
+            return None
+        rows *= int(dim)
+    return rows

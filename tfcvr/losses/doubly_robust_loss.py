@@ -1,6 +1,5 @@
 from keras import ops
 
-from tfcvr.features import keys
 from tfcvr.losses import functional as F
 from tfcvr.losses.counterfactual_loss import CounterfactualLoss
 from tfcvr.losses.imputation_loss import check_imputation_target
@@ -18,13 +17,14 @@ class DoublyRobustLoss(CounterfactualLoss):
     al., WWW 2020, Thm 3.2; ESCM2-DR, SIGIR 2022). `N = B` (`"exposure"`)
     or `sum_i o_i / p̂_i` (`"snips"`).
 
-    `ê` comes from the `imputation` output: the imputed error itself
+    `ê` comes from the imputation model's output: the imputed error itself
     (`imputation_target="error"`), or `e(r̃_i, r̂_i)` for a pseudo label `r̃`
     (`"label"`, MRDR's double learning, where the prediction model also
     learns from `r̃` on unclicked rows).
 
-    Inputs: `y_true` `{click, conversion}`, `y_pred` `{ctr, cvr,
-    imputation}`, each `(batch,)` or `(batch, 1)`. Output: a scalar.
+    Call: `loss(observed=o, target=r, prediction=r̂, propensity=p̂,
+    imputation=ê)` (`imputation=r̃` with the `"label"` target), each
+    `(batch,)` or `(batch, 1)`; returns a scalar.
 
     Args:
         imputation_target: str. `"error"` or `"label"`. Defaults to
@@ -38,7 +38,7 @@ class DoublyRobustLoss(CounterfactualLoss):
     """
 
     normalizations = ("exposure", "snips")
-    required_outputs = (keys.CTR, keys.CVR, keys.IMPUTATION)
+    uses_imputation = True
 
     def __init__(
         self,
@@ -51,17 +51,17 @@ class DoublyRobustLoss(CounterfactualLoss):
         self.imputation_target = imputation_target
         self.stop_gradient_imputation = bool(stop_gradient_imputation)
 
-    def imputed_error(self, y_pred):
-        imputation = F.flat(y_pred[keys.IMPUTATION])
+    def imputed_error(self, prediction, imputation):
+        imputation = F.flat(imputation)
         if self.stop_gradient_imputation:
             imputation = ops.stop_gradient(imputation)
         if self.imputation_target == "error":
             return imputation
-        return self.bce(imputation, y_pred[keys.CVR])
+        return self.bce(imputation, prediction)
 
-    def row_terms(self, y_true, y_pred):
-        error = self.bce(y_true[keys.CONVERSION], y_pred[keys.CVR])
-        imputed = self.imputed_error(y_pred)
+    def row_terms(self, target, prediction, imputation):
+        error = self.bce(target, prediction)
+        imputed = self.imputed_error(prediction, imputation)
         return imputed, error - imputed
 
     def get_config(self):

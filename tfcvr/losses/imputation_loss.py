@@ -1,6 +1,5 @@
 from keras import ops
 
-from tfcvr.features import keys
 from tfcvr.losses import functional as F
 from tfcvr.losses.counterfactual_loss import CounterfactualLoss
 from tfcvr.serialization import register_serializable
@@ -29,8 +28,9 @@ class ImputationLoss(CounterfactualLoss):
     e(r_i, r̃_i) / p̂_i`. Only clicked rows count; `N` as in
     `CounterfactualLoss`.
 
-    Inputs: `y_true` `{click, conversion}`, `y_pred` `{ctr, cvr,
-    imputation}`, each `(batch,)` or `(batch, 1)`. Output: a scalar.
+    Call: `loss(observed=o, target=r, prediction=r̂, propensity=p̂,
+    imputation=ê)` (`imputation=r̃` with the `"label"` target), each
+    `(batch,)` or `(batch, 1)`; returns a scalar.
 
     Args:
         imputation_target: str. `"error"` or `"label"`. Defaults to
@@ -42,7 +42,7 @@ class ImputationLoss(CounterfactualLoss):
         **kwargs: `CounterfactualLoss` arguments.
     """
 
-    required_outputs = (keys.CTR, keys.CVR, keys.IMPUTATION)
+    uses_imputation = True
 
     def __init__(
         self,
@@ -55,14 +55,13 @@ class ImputationLoss(CounterfactualLoss):
         self.imputation_target = imputation_target
         self.stop_gradient_prediction = bool(stop_gradient_prediction)
 
-    def row_terms(self, y_true, y_pred):
-        conversion = y_true[keys.CONVERSION]
+    def row_terms(self, target, prediction, imputation):
         if self.imputation_target == "label":
-            return None, self.bce(conversion, y_pred[keys.IMPUTATION])
-        error = self.bce(conversion, y_pred[keys.CVR])
+            return None, self.bce(target, imputation)
+        error = self.bce(target, prediction)
         if self.stop_gradient_prediction:
             error = ops.stop_gradient(error)
-        return None, ops.square(F.flat(y_pred[keys.IMPUTATION]) - error)
+        return None, ops.square(F.flat(imputation) - error)
 
     def get_config(self):
         config = super().get_config()

@@ -10,7 +10,7 @@ class MRDRImputationLoss(ImputationLoss):
     imputation error of `ImputationLoss` (`(ê_i - e_i)^2`, or
     `e(r_i, r̃_i)` for the double-learning pseudo label). Weighting by
     `(1 - p̂)/p̂^2` instead of `1/p̂` minimises the variance of the DR
-    estimate rather than the imputation error. Arguments, inputs and output
+    estimate rather than the imputation error. Arguments, call and output
     as in `ImputationLoss`; with `"snips"` `N = sum_i o_i (1 - p̂_i)/p̂_i^2`.
     """
 

@@ -160,17 +160,22 @@ class DCMT(CVRModel):
         ctr = outputs[keys.CTR]
         cvr = outputs[keys.CVR]
         twin = outputs[keys.COUNTERFACTUAL_CVR]
-        # The counterfactual space is the twin's factual space: unclicked
-        # rows, flipped labels, propensity 1 - ô.
-        twin_labels = {keys.CLICK: 1.0 - click,
-                       keys.CONVERSION: 1.0 - conversion}
-        twin_outputs = {keys.CTR: 1.0 - ctr, keys.CVR: twin}
+        factual = self.factual_loss(
+            observed=click, target=conversion, prediction=cvr, propensity=ctr
+        )
+        # The twin's factual space is the counterfactual one: the unclicked
+        # rows, with flipped labels and propensity 1 - ô.
+        counterfactual = self.counterfactual_loss(
+            observed=1.0 - click,
+            target=1.0 - conversion,
+            prediction=twin,
+            propensity=1.0 - ctr,
+        )
         constraint = ops.mean(ops.abs(1.0 - (cvr + twin)))
         return {
             keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
-            "factual": self.cvr_weight * self.factual_loss(labels, outputs),
-            "counterfactual": self.cvr_weight
-            * self.counterfactual_loss(twin_labels, twin_outputs),
+            "factual": self.cvr_weight * factual,
+            "counterfactual": self.cvr_weight * counterfactual,
             "constraint": self.cvr_weight * self.constraint_weight * constraint,
             keys.CTCVR: self.ctcvr_weight
             * ops.mean(self.bce(click * conversion, outputs[keys.CTCVR])),

@@ -23,27 +23,17 @@ class DRJL(MultiDR):
     Recommendation on Data Missing Not at Random", ICML 2019.
 
     Args:
-        ctr_weight: float. Weight of the CTR term. Defaults to 1.0.
-        cvr_weight: float. Weight of the DR term. Defaults to 1.0.
-        imputation_weight: float. Weight of the imputation loss. Defaults
-            to 1.0.
-        normalization: str. DR term: `"exposure"` (the paper's `1/|D|`) or
-            `"snips"`. Defaults to `"exposure"`.
-        imputation_normalization: str. `"exposure"`, `"click"` or
-            `"snips"`. Defaults to `"exposure"`.
-        propensity_floor: float. Lower clip of `ô`. Defaults to 0.01.
-        stop_gradient_propensity: bool. Defaults to True.
-        stop_gradient_imputation: bool. `ê` enters the DR term and `e` the
-            imputation loss through `stop_gradient`. Defaults to True.
+        alternating: bool. The paper's alternating updates; False trains
+            all terms jointly in one step. Defaults to True.
         imputation_target: str. `"error"` (the paper: `ê` is the imputed
             error) or `"label"` (a pseudo label `r̃`, `ê = e(r̃, r̂)`, as in
             the DR-JL baselines of MRDR's and AutoDebias' code). Defaults to
             `"error"`.
-        alternating: bool. The paper's alternating updates; False trains
-            all terms jointly in one step. Defaults to True.
-        imputation_steps: int. Imputation steps per batch. Defaults to 1.
-        **kwargs: the other `MultiDR` arguments (weights, normalisations,
-            floors, stop-gradients) and `CVRModel` arguments (schema, embedding_dim, backbone, ...).
+        **kwargs: `MultiDR` arguments (`ctr_weight`, `cvr_weight`), the other
+            `DoublyRobustEstimator` arguments (`imputation_weight`,
+            normalisations, `propensity_floor` 0.01, stop-gradients,
+            `imputation_steps`) and `CVRModel` arguments (schema,
+            embedding_dim, backbone, ...).
     """
 
     def __init__(self, schema, alternating=True, **kwargs):

@@ -1,13 +1,9 @@
 from keras import ops
 
 from tfcvr.features import keys
-from tfcvr.losses import DoublyRobustLoss
-from tfcvr.losses import ImputationLoss
 from tfcvr.models.alternating_training import IMPUTATION_TERM
-from tfcvr.models.alternating_training import AlternatingTraining
-from tfcvr.models.alternating_training import check_alternating
-from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.cvr_model import check_weights
+from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
 from tfcvr.models.registry import register_estimator
 
 
@@ -16,7 +12,7 @@ from tfcvr.models.registry import register_estimator
     paper="Wang et al., ESCM2: Entire Space Counterfactual Multi-Task Model "
     "for Post-Click Conversion Rate Estimation, SIGIR 2022",
 )
-class ESCM2DR(AlternatingTraining, CVRModel):
+class ESCM2DR(DoublyRobustEstimator):
     """ESCM² with the doubly robust counterfactual regulariser.
 
     ESMM plus a DR counterfactual risk with an imputation tower `ê`:
@@ -43,26 +39,18 @@ class ESCM2DR(AlternatingTraining, CVRModel):
         counterfactual_weight: float. `λ_c`. Defaults to 0.5.
         global_weight: float. `λ_g`, weight of the CTCVR term. Defaults to
             0.5.
-        imputation_weight: float. Weight of `L_IMP` inside `λ_c`. Defaults
-            to 1.0.
-        normalization: str. DR term: `"exposure"` or `"snips"`. Defaults to
-            `"exposure"`.
-        imputation_normalization: str. `"exposure"`, `"click"` or
-            `"snips"`. Defaults to `"exposure"`.
-        propensity_floor: float. Defaults to 1e-6 (official).
-        stop_gradient_propensity: bool. Defaults to True.
-        stop_gradient_imputation: bool. Defaults to True.
-        imputation_target: str. `"error"` (official: the tower predicts the
-            error, a sigmoid) or `"label"`. Defaults to `"error"`.
-        alternating: bool. Defaults to False (official joint training).
-        imputation_steps: int. Imputation steps per batch when
-            alternating. Defaults to 1.
-        **kwargs: `CVRModel` arguments (schema, embedding_dim, backbone, ...).
-            The official network is an MMoE of 8 experts with one gate and
-            tower per task, the imputation task included.
+        propensity_floor: float. Lower clip of `ô`. Defaults to 1e-6
+            (official).
+        **kwargs: the other `DoublyRobustEstimator` arguments
+            (`imputation_weight`, the weight of `L_IMP` inside `λ_c`;
+            normalisations; stop-gradients; `imputation_target`, official
+            `"error"`, the tower predicting the error with a sigmoid;
+            `alternating`, False as the official joint training;
+            `imputation_steps`) and `CVRModel` arguments (schema,
+            embedding_dim, backbone, ...). The official network is an MMoE
+            of 8 experts with one gate and tower per task, the imputation
+            task included.
     """
-
-    tasks = (keys.CTR, keys.CVR, keys.IMPUTATION)
 
     def __init__(
         self,
@@ -70,65 +58,31 @@ class ESCM2DR(AlternatingTraining, CVRModel):
         ctr_weight=1.0,
         counterfactual_weight=0.5,
         global_weight=0.5,
-        imputation_weight=1.0,
-        normalization="exposure",
-        imputation_normalization="exposure",
         propensity_floor=1e-6,
-        stop_gradient_propensity=True,
-        stop_gradient_imputation=True,
-        imputation_target="error",
-        alternating=False,
-        imputation_steps=1,
         **kwargs,
     ):
-        super().__init__(schema, **kwargs)
+        super().__init__(schema, propensity_floor=propensity_floor, **kwargs)
         check_weights(
             ctr_weight=ctr_weight,
             counterfactual_weight=counterfactual_weight,
             global_weight=global_weight,
-            imputation_weight=imputation_weight,
-        )
-        check_alternating(alternating, imputation_steps)
-        common = dict(
-            propensity_floor=propensity_floor,
-            stop_gradient_propensity=stop_gradient_propensity,
-            imputation_target=imputation_target,
-            epsilon=self.epsilon,
-        )
-        self.dr_loss = DoublyRobustLoss(
-            normalization=normalization,
-            stop_gradient_imputation=stop_gradient_imputation,
-            **common,
-        )
-        self.imputation_loss = ImputationLoss(
-            normalization=imputation_normalization,
-            stop_gradient_prediction=stop_gradient_imputation,
-            **common,
         )
         # === Config ===
         self.ctr_weight = ctr_weight
         self.counterfactual_weight = counterfactual_weight
         self.global_weight = global_weight
-        self.imputation_weight = imputation_weight
-        self.normalization = normalization
-        self.imputation_normalization = imputation_normalization
-        self.propensity_floor = propensity_floor
-        self.stop_gradient_propensity = stop_gradient_propensity
-        self.stop_gradient_imputation = stop_gradient_imputation
-        self.imputation_target = imputation_target
-        self.alternating = alternating
-        self.imputation_steps = imputation_steps
 
     def loss_terms(self, labels, outputs):
         click = labels[keys.CLICK]
         ctcvr_label = click * labels[keys.CONVERSION]
+        dr, imputation = self.dr_risks(labels, outputs)
         return {
             keys.CTR: self.ctr_weight
             * ops.mean(self.bce(click, outputs[keys.CTR])),
-            "dr": self.counterfactual_weight * self.dr_loss(labels, outputs),
+            "dr": self.counterfactual_weight * dr,
             IMPUTATION_TERM: self.counterfactual_weight
             * self.imputation_weight
-            * self.imputation_loss(labels, outputs),
+            * imputation,
             keys.CTCVR: self.global_weight
             * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }

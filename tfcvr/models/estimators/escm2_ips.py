@@ -85,13 +85,17 @@ class ESCM2IPS(CVRModel):
         self.stop_gradient_propensity = stop_gradient_propensity
 
     def loss_terms(self, labels, outputs):
-        click = labels[keys.CLICK]
-        ctcvr_label = click * labels[keys.CONVERSION]
+        click, conversion = labels[keys.CLICK], labels[keys.CONVERSION]
+        ctr = outputs[keys.CTR]
+        ips = self.ips_loss(
+            observed=click,
+            target=conversion,
+            prediction=outputs[keys.CVR],
+            propensity=ctr,
+        )
         return {
-            keys.CTR: self.ctr_weight
-            * ops.mean(self.bce(click, outputs[keys.CTR])),
-            "ips": self.counterfactual_weight
-            * self.ips_loss(labels, outputs),
+            keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
+            "ips": self.counterfactual_weight * ips,
             keys.CTCVR: self.global_weight
-            * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
+            * ops.mean(self.bce(click * conversion, outputs[keys.CTCVR])),
         }

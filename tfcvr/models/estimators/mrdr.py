@@ -1,3 +1,4 @@
+from tfcvr.losses import ImputationLoss
 from tfcvr.losses import MRDRImputationLoss
 from tfcvr.models.estimators.multi_dr import MultiDR
 from tfcvr.models.registry import register_estimator
@@ -30,26 +31,17 @@ class MRDR(MultiDR):
     Post-Click Conversion Rate Estimation", SIGIR 2021.
 
     Args:
-        ctr_weight: float. Weight of the CTR term. Defaults to 1.0.
-        cvr_weight: float. Weight of the DR term. Defaults to 1.0.
-        imputation_weight: float. Weight of the imputation loss. Defaults
-            to 1.0.
         imputation_weighting: str. `"mrdr"` (`(1 - p̂)/p̂^2`) or `"dr"`
             (`1/p̂`, DR-JL's, for ablation). Defaults to `"mrdr"`.
-        normalization: str. DR term: `"exposure"` or `"snips"`. Defaults to
-            `"exposure"`.
-        imputation_normalization: str. `"exposure"`, `"click"` or
-            `"snips"`. Defaults to `"exposure"`.
-        propensity_floor: float. Lower clip of `ô`; the official code
-            clips none, but `1/p̂^2` needs a floor. Defaults to 0.01.
-        stop_gradient_propensity: bool. Defaults to True.
-        stop_gradient_imputation: bool. The imputation output enters the DR
-            term through `stop_gradient`. Defaults to True.
         imputation_target: str. `"label"` or `"error"`. Defaults to
             `"label"`.
         alternating: bool. Defaults to True.
-        imputation_steps: int. Imputation steps per batch. Defaults to 1.
-        **kwargs: `CVRModel` arguments (schema, embedding_dim, backbone, ...).
+        **kwargs: `MultiDR` arguments (`ctr_weight`, `cvr_weight`), the
+            other `DoublyRobustEstimator` arguments (`imputation_weight`,
+            normalisations, stop-gradients, `imputation_steps`, and
+            `propensity_floor` 0.01: the official code clips none, but
+            `1/p̂^2` needs a floor) and `CVRModel` arguments (schema,
+            embedding_dim, backbone, ...).
     """
 
     def __init__(
@@ -65,15 +57,17 @@ class MRDR(MultiDR):
                 f"imputation_weighting must be one of {IMPUTATION_WEIGHTINGS}."
                 f" Received: imputation_weighting={imputation_weighting!r}"
             )
+        # === Config === (read by the base constructor, which builds the
+        # imputation loss)
+        self.imputation_weighting = imputation_weighting
         super().__init__(
             schema,
             imputation_target=imputation_target,
             alternating=alternating,
             **kwargs,
         )
-        if imputation_weighting == "mrdr":
-            self.imputation_loss = MRDRImputationLoss(
-                **self.imputation_loss.get_config()
-            )
-        # === Config ===
-        self.imputation_weighting = imputation_weighting
+
+    def imputation_loss_class(self):
+        if self.imputation_weighting == "mrdr":
+            return MRDRImputationLoss
+        return ImputationLoss

@@ -1,13 +1,9 @@
 from keras import ops
 
 from tfcvr.features import keys
-from tfcvr.losses import DoublyRobustLoss
-from tfcvr.losses import ImputationLoss
 from tfcvr.models.alternating_training import IMPUTATION_TERM
-from tfcvr.models.alternating_training import AlternatingTraining
-from tfcvr.models.alternating_training import check_alternating
-from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.cvr_model import check_weights
+from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
 from tfcvr.models.registry import register_estimator
 
 
@@ -16,7 +12,7 @@ from tfcvr.models.registry import register_estimator
     paper="Zhang et al., Large-scale Causal Approaches to Debiasing "
     "Post-click Conversion Rate Estimation with Multi-task Learning, WWW 2020",
 )
-class MultiDR(AlternatingTraining, CVRModel):
+class MultiDR(DoublyRobustEstimator):
     """Multi-task doubly robust estimator (Multi-DR).
 
     Three towers on one embedding: CTR (the propensity `ô`), CVR (`r̂`) and
@@ -36,90 +32,29 @@ class MultiDR(AlternatingTraining, CVRModel):
     2020.
 
     Args:
-        ctr_weight: float. Weight of the CTR term. Defaults to 1.0.
-        cvr_weight: float. Weight of the DR term. Defaults to 1.0.
-        imputation_weight: float. Weight of the imputation term. Defaults
-            to 1.0.
-        normalization: str. DR term: `"exposure"` (the paper's `1/|D|`) or
-            `"snips"`. Defaults to `"exposure"`.
-        imputation_normalization: str. Imputation term: `"exposure"`,
-            `"click"` or `"snips"`. Defaults to `"exposure"`.
+        ctr_weight: float. `w_ctr`. Defaults to 1.0.
+        cvr_weight: float. `w_cvr`, weight of the DR term. Defaults to 1.0.
         propensity_floor: float. Lower clip of `ô`; the paper states none.
             Defaults to 0.01.
-        stop_gradient_propensity: bool. Defaults to True.
-        stop_gradient_imputation: bool. Decouples the two models as above.
-            Defaults to True.
-        imputation_target: str. `"error"` (the tower predicts `e`) or
-            `"label"` (it predicts a pseudo label `r̃` and
-            `ê = e(r̃, r̂)`). Defaults to `"error"`.
-        alternating: bool. Alternating imputation / prediction updates in
-            each batch (DR-JL) instead of the paper's joint training.
-            Defaults to False.
-        imputation_steps: int. Imputation steps per batch when
-            alternating. Defaults to 1.
-        **kwargs: `CVRModel` arguments (schema, embedding_dim, backbone, ...).
+        alternating: bool. DR-JL's alternating updates instead of the
+            paper's joint training. Defaults to False.
+        **kwargs: `DoublyRobustEstimator` arguments, with `w_imp` its
+            `imputation_weight`, and `CVRModel` arguments (schema,
+            embedding_dim, backbone, ...).
     """
 
-    tasks = (keys.CTR, keys.CVR, keys.IMPUTATION)
-
-    def __init__(
-        self,
-        schema,
-        ctr_weight=1.0,
-        cvr_weight=1.0,
-        imputation_weight=1.0,
-        normalization="exposure",
-        imputation_normalization="exposure",
-        propensity_floor=0.01,
-        stop_gradient_propensity=True,
-        stop_gradient_imputation=True,
-        imputation_target="error",
-        alternating=False,
-        imputation_steps=1,
-        **kwargs,
-    ):
+    def __init__(self, schema, ctr_weight=1.0, cvr_weight=1.0, **kwargs):
         super().__init__(schema, **kwargs)
-        check_weights(
-            ctr_weight=ctr_weight,
-            cvr_weight=cvr_weight,
-            imputation_weight=imputation_weight,
-        )
-        check_alternating(alternating, imputation_steps)
-        common = dict(
-            propensity_floor=propensity_floor,
-            stop_gradient_propensity=stop_gradient_propensity,
-            imputation_target=imputation_target,
-            epsilon=self.epsilon,
-        )
-        self.dr_loss = DoublyRobustLoss(
-            normalization=normalization,
-            stop_gradient_imputation=stop_gradient_imputation,
-            **common,
-        )
-        self.imputation_loss = ImputationLoss(
-            normalization=imputation_normalization,
-            stop_gradient_prediction=stop_gradient_imputation,
-            **common,
-        )
+        check_weights(ctr_weight=ctr_weight, cvr_weight=cvr_weight)
         # === Config ===
         self.ctr_weight = ctr_weight
         self.cvr_weight = cvr_weight
-        self.imputation_weight = imputation_weight
-        self.normalization = normalization
-        self.imputation_normalization = imputation_normalization
-        self.propensity_floor = propensity_floor
-        self.stop_gradient_propensity = stop_gradient_propensity
-        self.stop_gradient_imputation = stop_gradient_imputation
-        self.imputation_target = imputation_target
-        self.alternating = alternating
-        self.imputation_steps = imputation_steps
 
     def loss_terms(self, labels, outputs):
-        click = labels[keys.CLICK]
+        click, ctr = labels[keys.CLICK], outputs[keys.CTR]
+        dr, imputation = self.dr_risks(labels, outputs)
         return {
-            keys.CTR: self.ctr_weight
-            * ops.mean(self.bce(click, outputs[keys.CTR])),
-            "dr": self.cvr_weight * self.dr_loss(labels, outputs),
-            IMPUTATION_TERM: self.imputation_weight
-            * self.imputation_loss(labels, outputs),
+            keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
+            "dr": self.cvr_weight * dr,
+            IMPUTATION_TERM: self.imputation_weight * imputation,
         }

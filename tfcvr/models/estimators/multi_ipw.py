@@ -74,9 +74,14 @@ class MultiIPW(CVRModel):
         self.stop_gradient_propensity = stop_gradient_propensity
 
     def loss_terms(self, labels, outputs):
-        click = labels[keys.CLICK]
+        click, ctr = labels[keys.CLICK], outputs[keys.CTR]
+        ipw = self.ipw_loss(
+            observed=click,
+            target=labels[keys.CONVERSION],
+            prediction=outputs[keys.CVR],
+            propensity=ctr,
+        )
         return {
-            keys.CTR: self.ctr_weight
-            * ops.mean(self.bce(click, outputs[keys.CTR])),
-            "ipw": self.cvr_weight * self.ipw_loss(labels, outputs),
+            keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
+            "ipw": self.cvr_weight * ipw,
         }
