@@ -1,9 +1,29 @@
 """Keras layers (keras.ops only): embeddings, MLPs, multi-task backbones."""
 
-from tfcvr.layers.backbones import *  # noqa: F401,F403
-from tfcvr.layers.backbones import __all__ as _backbones
+from tfcvr.layers.backbones import BACKBONES
+from tfcvr.layers.backbones import PLE
+from tfcvr.layers.backbones import Backbone
+from tfcvr.layers.backbones import DCNv2
+from tfcvr.layers.backbones import IndependentTowers
+from tfcvr.layers.backbones import MMoE
+from tfcvr.layers.backbones import SharedBottom
+from tfcvr.layers.backbones import get_backbone
+from tfcvr.layers.backbones import register_backbone
 from tfcvr.layers.core import MLP
 from tfcvr.layers.core import AITModule
 from tfcvr.layers.embedding import FeatureEmbedding
 
-__all__ = ["AITModule", "FeatureEmbedding", "MLP"] + list(_backbones)
+__all__ = [
+    "AITModule",
+    "BACKBONES",
+    "Backbone",
+    "DCNv2",
+    "FeatureEmbedding",
+    "IndependentTowers",
+    "MLP",
+    "MMoE",
+    "PLE",
+    "SharedBottom",
+    "get_backbone",
+    "register_backbone",
+]

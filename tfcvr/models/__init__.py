@@ -1,30 +1,50 @@
-"""The estimator zoo. Every module in `tfcvr/models/estimators/` is imported
-here, so adding an estimator is adding one file with a
-`@register_estimator` class; it then appears as `tfcvr.models.<Class>`, in
-`tfcvr models` and in `tfcvr train --model NAME`."""
+"""The estimator zoo: the `CVRModel` contract, its family bases, every
+estimator of `tfcvr/models/estimators/` and the registry behind
+`tfcvr models` and `tfcvr train --model NAME`.
 
-import importlib
-import pkgutil
+An estimator is one file with a `@register_estimator` class plus its import
+line here (importing it is what registers it)."""
 
-from tfcvr.models import estimators as _estimators
+from tfcvr.models.alternating_training import AlternatingTraining
 from tfcvr.models.cvr_model import CVRModel
+from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
+from tfcvr.models.estimators.aitm import AITM
+from tfcvr.models.estimators.dcmt import DCMT
+from tfcvr.models.estimators.dr_jl import DRJL
+from tfcvr.models.estimators.escm2_dr import ESCM2DR
+from tfcvr.models.estimators.escm2_ips import ESCM2IPS
+from tfcvr.models.estimators.esm2 import ESM2
+from tfcvr.models.estimators.esmm import ESMM
+from tfcvr.models.estimators.mrdr import MRDR
+from tfcvr.models.estimators.multi_dr import MultiDR
+from tfcvr.models.estimators.multi_ipw import MultiIPW
+from tfcvr.models.estimators.naive_cvr import NaiveCVR
+from tfcvr.models.estimators.nise import NISE
 from tfcvr.models.registry import ESTIMATORS
 from tfcvr.models.registry import build_estimator
 from tfcvr.models.registry import estimator_names
 from tfcvr.models.registry import get_estimator
 from tfcvr.models.registry import register_estimator
 
-for _module in sorted(pkgutil.iter_modules(_estimators.__path__), key=lambda m: m.name):
-    importlib.import_module(f"{_estimators.__name__}.{_module.name}")
-
-for _cls in ESTIMATORS.values():
-    globals()[_cls.__name__] = _cls
-
 __all__ = [
+    "AITM",
+    "AlternatingTraining",
     "CVRModel",
+    "DCMT",
+    "DRJL",
+    "DoublyRobustEstimator",
+    "ESCM2DR",
+    "ESCM2IPS",
+    "ESM2",
+    "ESMM",
     "ESTIMATORS",
+    "MRDR",
+    "MultiDR",
+    "MultiIPW",
+    "NISE",
+    "NaiveCVR",
     "build_estimator",
     "estimator_names",
     "get_estimator",
     "register_estimator",
-] + sorted(cls.__name__ for cls in ESTIMATORS.values())
+]

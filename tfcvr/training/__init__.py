@@ -1,24 +1,27 @@
 """Training: `fit` under a tf.distribute strategy, saving a model directory.
 
-Names are imported lazily so that `tfcvr.training.params` stays usable on a
-machine with JAX and no TensorFlow.
+The names are imported on first use, not with the package: `parse_params`
+and `ThroughputCallback` run where TensorFlow must not be imported (the
+JAX-only `tfcvr bench train`, the `tfcvr bench grid` parent process), and
+importing any module of this package runs this file first.
 """
 
 import importlib
 
+# Public name -> the module defining it.
 _EXPORTS = {
-    "parse_params": "tfcvr.training.params",
+    "ThroughputCallback": "tfcvr.training.throughput_callback",
+    "evaluate_dir": "tfcvr.training.evaluate_dir",
     "get_strategy": "tfcvr.training.strategy",
     "load_model_dir": "tfcvr.training.model_dir",
+    "parse_params": "tfcvr.training.params",
     "train": "tfcvr.training.trainer",
-    "evaluate_dir": "tfcvr.training.evaluate_dir",
-    "ThroughputCallback": "tfcvr.training.throughput_callback",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tfcvr.training' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,1 +1,1 @@
-"""One file per estimator; every module here is imported by tfcvr.models."""
+"""One file per estimator; `tfcvr.models` imports (and so registers) each."""
