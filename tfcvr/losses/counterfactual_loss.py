@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from tfcvr.losses import functional as F
+from tfcvr.serialization import subclass_config
 
-# The keyword arguments of a call, in the order the batch-size check
-# names them.
+# The keyword arguments of a call, in their order.
 ROW_INPUTS = ("observed", "target", "prediction", "propensity", "imputation")
 
 
@@ -124,13 +124,7 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
     def call(
         self, *, observed, target, prediction, propensity, imputation=None
     ):
-        self._check_inputs(
-            observed=observed,
-            target=target,
-            prediction=prediction,
-            propensity=propensity,
-            imputation=imputation,
-        )
+        self._check_inputs(observed, target, prediction, propensity, imputation)
         weight = F.propensity_weights(
             observed,
             propensity,
@@ -146,7 +140,8 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
             rows = rows + direct / ops.cast(ops.shape(weight)[0], "float32")
         return rows
 
-    def _check_inputs(self, **inputs):
+    def _check_inputs(self, *values):
+        inputs = dict(zip(ROW_INPUTS, values))
         name = type(self).__name__
         if self.uses_imputation and inputs["imputation"] is None:
             raise ValueError(
@@ -171,7 +166,7 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
             )
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "dtype": self.dtype,
             "normalization": self.normalization,
@@ -180,6 +175,9 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
             "stop_gradient_propensity": self.stop_gradient_propensity,
             "epsilon": self.epsilon,
         }
+        # A subclass's own arguments (e.g. `imputation_target`).
+        config.update(subclass_config(self, CounterfactualLoss, exclude=config))
+        return config
 
 
 def _static_rows(x):

@@ -63,13 +63,3 @@ class DoublyRobustLoss(CounterfactualLoss):
         error = self.bce(target, prediction)
         imputed = self.imputed_error(prediction, imputation)
         return imputed, error - imputed
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "imputation_target": self.imputation_target,
-                "stop_gradient_imputation": self.stop_gradient_imputation,
-            }
-        )
-        return config

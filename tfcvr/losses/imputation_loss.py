@@ -62,13 +62,3 @@ class ImputationLoss(CounterfactualLoss):
         if self.stop_gradient_prediction:
             error = ops.stop_gradient(error)
         return None, ops.square(F.flat(imputation) - error)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "imputation_target": self.imputation_target,
-                "stop_gradient_prediction": self.stop_gradient_prediction,
-            }
-        )
-        return config

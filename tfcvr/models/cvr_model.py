@@ -1,5 +1,3 @@
-import inspect
-
 import keras
 import numpy as np
 from keras import ops
@@ -9,6 +7,7 @@ from tfcvr.features import keys
 from tfcvr.layers.backbones.backbone import get_backbone
 from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
 from tfcvr.losses import functional as F
+from tfcvr.serialization import subclass_config
 
 
 def _num_replicas():
@@ -237,27 +236,8 @@ class CVRModel(keras.Model):
             "embedding_combiner": self.embedding_combiner,
             "epsilon": self.epsilon,
         }
-        for name in self._subclass_arguments():
-            if not hasattr(self, name):
-                raise TypeError(
-                    f"{type(self).__name__} must store its constructor "
-                    f"argument `{name}` as `self.{name}`."
-                )
-            config[name] = getattr(self, name)
+        config.update(subclass_config(self, CVRModel, exclude=config))
         return config
-
-    @classmethod
-    def _subclass_arguments(cls):
-        names = []
-        for klass in reversed(cls.__mro__):
-            init = klass.__dict__.get("__init__")
-            if klass is CVRModel or init is None or not issubclass(klass, CVRModel):
-                continue
-            for param in inspect.signature(init).parameters.values():
-                skip = param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
-                if not skip and param.name not in ("self", "schema", *names):
-                    names.append(param.name)
-        return names
 
     @classmethod
     def from_config(cls, config):

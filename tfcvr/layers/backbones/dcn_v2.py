@@ -2,11 +2,9 @@ import keras_rs
 from keras import ops
 
 from tfcvr.layers.backbones._checks import check_int
-from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
 from tfcvr.layers.backbones.backbone import Backbone
 from tfcvr.layers.backbones.backbone import register_backbone
-from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("dcn_v2")
@@ -33,9 +31,8 @@ class DCNv2(Backbone):
             `"parallel"`.
         tower_units: list of int. Widths of each task tower; empty returns
             the shared representation. Defaults to `[64]`.
-        activation: str. Defaults to `"relu"`.
-        dropout: float. Dropout after every hidden layer. Defaults to 0.
-        batch_norm: bool. Defaults to False.
+        **kwargs: `Backbone` arguments (`activation`, `dropout`,
+            `batch_norm`).
 
     Input `(batch, d)`; output: list of `num_tasks` tensors
     `(batch, tower_units[-1])`; without towers `(batch, d + deep_units[-1])`
@@ -50,9 +47,6 @@ class DCNv2(Backbone):
         deep_units=(256, 128),
         structure="parallel",
         tower_units=(64,),
-        activation="relu",
-        dropout=0.0,
-        batch_norm=False,
         **kwargs,
     ):
         super().__init__(num_tasks=num_tasks, **kwargs)
@@ -68,15 +62,6 @@ class DCNv2(Backbone):
         self.deep_units = check_units("deep_units", deep_units)
         self.structure = structure
         self.tower_units = check_units("tower_units", tower_units)
-        self.activation = activation
-        self.dropout = check_rate("dropout", dropout)
-        self.batch_norm = batch_norm
-        mlp_args = dict(
-            activation=activation,
-            dropout=self.dropout,
-            batch_norm=batch_norm,
-            dtype=self.dtype_policy,
-        )
         self.cross_layers = [
             keras_rs.layers.FeatureCross(
                 projection_dim=projection_dim,
@@ -85,9 +70,9 @@ class DCNv2(Backbone):
             )
             for i in range(num_cross_layers)
         ]
-        self.deep = MLP(self.deep_units, name="deep", **mlp_args)
+        self.deep = self.mlp(self.deep_units, name="deep")
         self.towers = [
-            MLP(self.tower_units, name=f"tower_{k}", **mlp_args)
+            self.mlp(self.tower_units, name=f"tower_{k}")
             for k in range(num_tasks)
         ]
 
@@ -119,19 +104,3 @@ class DCNv2(Backbone):
         else:
             shared = crossed
         return [tower(shared, training=training) for tower in self.towers]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_cross_layers": self.num_cross_layers,
-                "projection_dim": self.projection_dim,
-                "deep_units": self.deep_units,
-                "structure": self.structure,
-                "tower_units": self.tower_units,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "batch_norm": self.batch_norm,
-            }
-        )
-        return config

@@ -2,11 +2,9 @@ import keras
 from keras import ops
 
 from tfcvr.layers.backbones._checks import check_int
-from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
 from tfcvr.layers.backbones.backbone import Backbone
 from tfcvr.layers.backbones.backbone import register_backbone
-from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("mmoe")
@@ -30,9 +28,8 @@ class MMoE(Backbone):
             layer). Defaults to `[80]`.
         tower_units: list of int. Widths of each task tower; empty returns
             the mixture itself. Defaults to `[40]`.
-        activation: str. Defaults to `"relu"`.
-        dropout: float. Dropout after every hidden layer. Defaults to 0.
-        batch_norm: bool. Defaults to False.
+        **kwargs: `Backbone` arguments (`activation`, `dropout`,
+            `batch_norm`).
 
     Input `(batch, d)`; output: list of `num_tasks` tensors
     `(batch, tower_units[-1])` (`(batch, expert_units[-1])` without
@@ -46,26 +43,14 @@ class MMoE(Backbone):
         num_experts=8,
         expert_units=(80,),
         tower_units=(40,),
-        activation="relu",
-        dropout=0.0,
-        batch_norm=False,
         **kwargs,
     ):
         super().__init__(num_tasks=num_tasks, **kwargs)
         self.num_experts = check_int("num_experts", num_experts)
         self.expert_units = check_units("expert_units", expert_units, False)
         self.tower_units = check_units("tower_units", tower_units)
-        self.activation = activation
-        self.dropout = check_rate("dropout", dropout)
-        self.batch_norm = batch_norm
-        mlp_args = dict(
-            activation=activation,
-            dropout=self.dropout,
-            batch_norm=batch_norm,
-            dtype=self.dtype_policy,
-        )
         self.experts = [
-            MLP(self.expert_units, name=f"expert_{i}", **mlp_args)
+            self.mlp(self.expert_units, name=f"expert_{i}")
             for i in range(num_experts)
         ]
         self.gates = [
@@ -75,7 +60,7 @@ class MMoE(Backbone):
             for k in range(num_tasks)
         ]
         self.towers = [
-            MLP(self.tower_units, name=f"tower_{k}", **mlp_args)
+            self.mlp(self.tower_units, name=f"tower_{k}")
             for k in range(num_tasks)
         ]
 
@@ -103,17 +88,3 @@ class MMoE(Backbone):
         if return_gates:
             return outputs, gates
         return outputs
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_experts": self.num_experts,
-                "expert_units": self.expert_units,
-                "tower_units": self.tower_units,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "batch_norm": self.batch_norm,
-            }
-        )
-        return config

@@ -1,10 +1,8 @@
 from tfcvr.layers.backbones._checks import check_int
-from tfcvr.layers.backbones._checks import check_rate
 from tfcvr.layers.backbones._checks import check_units
 from tfcvr.layers.backbones.backbone import Backbone
 from tfcvr.layers.backbones.backbone import register_backbone
 from tfcvr.layers.backbones.cgc_level import CGCLevel
-from tfcvr.layers.core.mlp import MLP
 
 
 @register_backbone("ple")
@@ -34,9 +32,8 @@ class PLE(Backbone):
             `[80]`.
         tower_units: list of int. Widths of each task tower; empty returns
             the last level's task outputs. Defaults to `[40]`.
-        activation: str. Defaults to `"relu"`.
-        dropout: float. Dropout after every hidden layer. Defaults to 0.
-        batch_norm: bool. Defaults to False.
+        **kwargs: `Backbone` arguments (`activation`, `dropout`,
+            `batch_norm`).
 
     Input `(batch, d)`; output: list of `num_tasks` tensors
     `(batch, tower_units[-1])`. `call(x, return_gates=True)` also returns
@@ -52,9 +49,6 @@ class PLE(Backbone):
         num_task_experts=4,
         expert_units=(80,),
         tower_units=(40,),
-        activation="relu",
-        dropout=0.0,
-        batch_norm=False,
         **kwargs,
     ):
         super().__init__(num_tasks=num_tasks, **kwargs)
@@ -65,15 +59,6 @@ class PLE(Backbone):
         self.num_task_experts = check_int("num_task_experts", num_task_experts, 0)
         self.expert_units = check_units("expert_units", expert_units, False)
         self.tower_units = check_units("tower_units", tower_units)
-        self.activation = activation
-        self.dropout = check_rate("dropout", dropout)
-        self.batch_norm = batch_norm
-        mlp_args = dict(
-            activation=activation,
-            dropout=self.dropout,
-            batch_norm=batch_norm,
-            dtype=self.dtype_policy,
-        )
         self.levels = [
             CGCLevel(
                 num_tasks=num_tasks,
@@ -81,13 +66,16 @@ class PLE(Backbone):
                 num_task_experts=num_task_experts,
                 expert_units=self.expert_units,
                 shared_gate=level < num_levels - 1,
+                activation=self.activation,
+                dropout=self.dropout,
+                batch_norm=self.batch_norm,
+                dtype=self.dtype_policy,
                 name=f"cgc_{level}",
-                **mlp_args,
             )
             for level in range(num_levels)
         ]
         self.towers = [
-            MLP(self.tower_units, name=f"tower_{k}", **mlp_args)
+            self.mlp(self.tower_units, name=f"tower_{k}")
             for k in range(num_tasks)
         ]
 
@@ -114,19 +102,3 @@ class PLE(Backbone):
         if return_gates:
             return outputs, all_gates
         return outputs
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_levels": self.num_levels,
-                "num_shared_experts": self.num_shared_experts,
-                "num_task_experts": self.num_task_experts,
-                "expert_units": self.expert_units,
-                "tower_units": self.tower_units,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "batch_norm": self.batch_norm,
-            }
-        )
-        return config
