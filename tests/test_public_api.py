@@ -67,31 +67,33 @@ class PublicAPITest(unittest.TestCase):
         with self.assertRaisesRegex(AttributeError, "no attribute 'nope'"):
             tfcvr.nope  # noqa: B018
 
+    def check_every_file_registers_and_exports(self, folder, decorator,
+                                               registry, packages, minimum):
+        declared = registered_classes(os.path.join(ROOT, *folder), decorator)
+        self.assertGreaterEqual(len(declared), minimum)
+        registered = {cls.__name__ for cls in registry.values()}
+        for name in declared:
+            with self.subTest(cls=name):
+                self.assertIn(name, registered)
+                for package in packages:
+                    self.assertIn(name, package.__all__, package.__name__)
+
     def test_every_estimator_file_is_registered_and_exported(self):
         import tfcvr.models as models
 
-        folder = os.path.join(ROOT, "tfcvr", "models", "estimators")
-        declared = registered_classes(folder, "register_estimator")
-        self.assertGreaterEqual(len(declared), 12)
-        registered = {cls.__name__ for cls in models.ESTIMATORS.values()}
-        for name in declared:
-            with self.subTest(estimator=name):
-                self.assertIn(name, registered)
-                self.assertIn(name, models.__all__)
+        self.check_every_file_registers_and_exports(
+            ("tfcvr", "models", "estimators"), "register_estimator",
+            models.ESTIMATORS, [models], minimum=12,
+        )
 
     def test_every_backbone_file_is_registered_and_exported(self):
         import tfcvr.layers as layers
         from tfcvr.layers import backbones
 
-        folder = os.path.join(ROOT, "tfcvr", "layers", "backbones")
-        declared = registered_classes(folder, "register_backbone")
-        self.assertGreaterEqual(len(declared), 5)
-        registered = {cls.__name__ for cls in backbones.BACKBONES.values()}
-        for name in declared:
-            with self.subTest(backbone=name):
-                self.assertIn(name, registered)
-                self.assertIn(name, backbones.__all__)
-                self.assertIn(name, layers.__all__)
+        self.check_every_file_registers_and_exports(
+            ("tfcvr", "layers", "backbones"), "register_backbone",
+            backbones.BACKBONES, [backbones, layers], minimum=5,
+        )
 
     def test_packages_that_need_no_tensorflow_import_without_it(self):
         script = textwrap.dedent("""

@@ -7,17 +7,8 @@ from tfcvr.layers.backbones import Backbone
 from tfcvr.layers.backbones import MMoE
 from tfcvr.models import ESMM
 from tfcvr.models import CVRModel
+from tfcvr.testing import TINY_BACKBONES
 from tfcvr.testing import TestCase
-
-TINY_BACKBONES = {
-    "towers": {"hidden_units": [8]},
-    "shared_bottom": {"bottom_units": [8], "tower_units": [4]},
-    "mmoe": {"num_experts": 3, "expert_units": [8], "tower_units": [4]},
-    "ple": {"num_levels": 2, "num_shared_experts": 2, "num_task_experts": 1,
-            "expert_units": [8], "tower_units": [4]},
-    "dcn_v2": {"num_cross_layers": 2, "projection_dim": 4, "deep_units": [8],
-               "tower_units": [4]},
-}
 
 
 def to_np(x):

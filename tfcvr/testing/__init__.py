@@ -2,8 +2,16 @@
 
 from tfcvr.testing.estimator_test_case import EstimatorTestCase
 from tfcvr.testing.numpy_reference import np_bce
+from tfcvr.testing.synthetic import TINY_BACKBONES
 from tfcvr.testing.synthetic import synthetic_batch
 from tfcvr.testing.synthetic import tiny_schema
 from tfcvr.testing.test_case import TestCase
 
-__all__ = ["EstimatorTestCase", "TestCase", "np_bce", "synthetic_batch", "tiny_schema"]
+__all__ = [
+    "EstimatorTestCase",
+    "TINY_BACKBONES",
+    "TestCase",
+    "np_bce",
+    "synthetic_batch",
+    "tiny_schema",
+]

@@ -7,6 +7,17 @@ from tfcvr.features import FeatureSpec
 from tfcvr.features import Schema
 from tfcvr.features import keys
 
+# Constructor kwargs of every registered backbone at test size.
+TINY_BACKBONES = {
+    "towers": {"hidden_units": [8]},
+    "shared_bottom": {"bottom_units": [8], "tower_units": [4]},
+    "mmoe": {"num_experts": 3, "expert_units": [8], "tower_units": [4]},
+    "ple": {"num_levels": 2, "num_shared_experts": 2, "num_task_experts": 1,
+            "expert_units": [8], "tower_units": [4]},
+    "dcn_v2": {"num_cross_layers": 2, "projection_dim": 4, "deep_units": [8],
+               "tower_units": [4]},
+}
+
 
 def tiny_schema(num_categorical=3, vocab_size=10, multi=True, numeric=True):
     """A small schema with every feature kind and user/item ids."""

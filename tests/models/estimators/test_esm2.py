@@ -11,18 +11,9 @@ from tfcvr.models.estimators.esm2 import BUY_GIVEN_DACTION
 from tfcvr.models.estimators.esm2 import BUY_GIVEN_OACTION
 from tfcvr.models.estimators.esm2 import CTAVR
 from tfcvr.models.estimators.esm2 import DACTION_GIVEN_CLICK
+from tfcvr.testing import TINY_BACKBONES
 from tfcvr.testing import TestCase
 from tfcvr.testing import np_bce
-
-TINY_BACKBONES = {
-    "towers": {"hidden_units": [8]},
-    "shared_bottom": {"bottom_units": [8], "tower_units": [4]},
-    "mmoe": {"num_experts": 3, "expert_units": [8], "tower_units": [4]},
-    "ple": {"num_levels": 2, "num_shared_experts": 2, "num_task_experts": 1,
-            "expert_units": [8], "tower_units": [4]},
-    "dcn_v2": {"num_cross_layers": 2, "projection_dim": 4, "deep_units": [8],
-               "tower_units": [4]},
-}
 
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 1], "float32")
 ACTIONS = np.array([1, 0, 0, 1, 0, 1, 1, 0], "float32")  # row 5: noise

@@ -5,18 +5,9 @@ import pytest
 from tfcvr.features import keys
 from tfcvr.layers.backbones import BACKBONES
 from tfcvr.models import NaiveCVR
+from tfcvr.testing import TINY_BACKBONES
 from tfcvr.testing import EstimatorTestCase
 from tfcvr.testing import np_bce
-
-TINY_BACKBONES = {
-    "towers": {"hidden_units": [8]},
-    "shared_bottom": {"bottom_units": [8], "tower_units": [4]},
-    "mmoe": {"num_experts": 3, "expert_units": [8], "tower_units": [4]},
-    "ple": {"num_levels": 2, "num_shared_experts": 2, "num_task_experts": 1,
-            "expert_units": [8], "tower_units": [4]},
-    "dcn_v2": {"num_cross_layers": 2, "projection_dim": 4, "deep_units": [8],
-               "tower_units": [4]},
-}
 
 CLICK = np.array([1, 0, 1, 1, 0, 0, 1, 0], "float32")
 CONVERSION = np.array([1, 0, 0, 1, 0, 0, 0, 0], "float32")
