@@ -59,3 +59,10 @@ COUNTERFACTUAL_CVR = "counterfactual_cvr"
 # column, its default name, and the P(click & DAction) output.
 ACTION = "action"
 CTAVR = "ctavr"
+# ChorusCVR's unCVR tower, P(no conversion | click), and the CTunCVR task it
+# forms with the CTR tower, P(click & no conversion) = ctr * uncvr.
+UNCVR = "uncvr"
+CTUNCVR = "ctuncvr"
+# DDPO's conversion propensity tower, P(conversion | click) learnt on clicks
+# only; its output is the pseudo conversion label of the unclicked rows.
+CONVERSION_PROPENSITY = "conversion_propensity"

@@ -27,6 +27,24 @@ def check_weights(**weights):
             )
 
 
+def check_floors(**floors):
+    """Raises for a propensity floor outside (0, 1), naming it."""
+    for name, value in floors.items():
+        if not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+            raise ValueError(
+                f"{name} must be in (0, 1). Received: {name}={value!r}"
+            )
+
+
+def check_flags(**flags):
+    """Raises for a switch that is not a bool, naming it."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"{name} must be True or False. Received: {name}={value!r}"
+            )
+
+
 class CVRModel(keras.Model):
     """Base of every estimator: features -> pCTR, pCVR, pCTCVR.
 

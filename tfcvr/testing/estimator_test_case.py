@@ -1,3 +1,7 @@
+import numpy as np
+
+from tfcvr.features import keys
+from tfcvr.testing.gradients import backend_gradients
 from tfcvr.testing.test_case import TestCase
 
 try:
@@ -39,6 +43,40 @@ class EstimatorTestCase(TestCase):
 
     def fit_batch(self, schema, batch_size):
         return self.batch(schema, batch_size=batch_size)
+
+    def output_gradients(self, model, labels, outputs_fn, arrays, term=None):
+        """`{name: d loss / d arrays[name]}` on the current backend, the loss
+        being the term `term` of `model.loss_terms` (or the whole objective
+        when None) at the outputs `outputs_fn(**arrays)`."""
+        names = list(arrays)
+
+        def loss(*values):
+            y_pred = outputs_fn(**dict(zip(names, values)))
+            if term is None:
+                return model.compute_loss(y=labels, y_pred=y_pred)
+            return model.loss_terms(labels, y_pred)[term]
+
+        return dict(zip(names, backend_gradients(loss, *arrays.values())))
+
+    def check_propensity_gradients(self, terms, gradients):
+        """Each of `terms` sends a gradient to the `ctr` output exactly when
+        the model is built with `stop_gradient_propensity=False`;
+        `gradients(model, term)` is a dict output name -> gradient."""
+        for stop in (True, False):
+            model = self.model(stop_gradient_propensity=stop)
+            for term in terms:
+                with self.subTest(term=term, stop_gradient_propensity=stop):
+                    grads = gradients(model, term)
+                    self.assertEqual(bool(np.any(grads[keys.CTR] != 0)),
+                                     not stop)
+
+    def assertLossTermsClose(self, terms, expected, atol=1e-5):
+        """`loss_terms` has exactly the `expected` names and values (a
+        NumPy reference), each to `atol` absolute and relative."""
+        self.assertEqual(set(terms), set(expected))
+        for name, value in expected.items():
+            self.assertAllClose(terms[name], value, atol=atol, rtol=atol,
+                                msg=name)
 
     def test_registered(self):
         from tfcvr.models import get_estimator
