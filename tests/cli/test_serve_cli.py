@@ -143,3 +143,42 @@ def test_unknown_model_and_busy_port(exported, capsys):
         err = capsys.readouterr().err.strip()
         name = flag[2:].replace("-", "_")
         assert f"{name}=" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.large
+def test_seed_estimators_export_check_and_serve(trained, tmp_path, capsys):
+    """ChorusCVR and DDPO, auxiliary heads included, pass `tfcvr export
+    --check` and answer over `tfcvr serve` with their Keras outputs."""
+    data_dir, _, _ = trained
+    base = str(tmp_path / "saved_models")
+    models = {}
+    for name in ("choruscvr", "ddpo"):
+        model_dir = str(tmp_path / name)
+        models[name] = (train_tiny_model(data_dir, model_dir, estimator=name),
+                        model_dir)
+        code = main(["export", "--model-dir", model_dir, "--out",
+                     os.path.join(base, name), "--check", "--check-rows", "8",
+                     "--include-auxiliary", "--warmup-rows", "0"])
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        assert "Check passed" in printed
+    process, url, _ = _start(base)
+    try:
+        client = TFServingClient(url)
+        for name, (model, model_dir) in models.items():
+            rows = synthetic_rows(model.schema, model_dir, 8, seed=2,
+                                  keep_present=("item",))
+            expected = keras_reference(model, rows, model_dir)
+            auxiliary = {keys.UNCVR, keys.CTUNCVR} if name == "choruscvr" \
+                else {keys.CONVERSION_PROPENSITY}
+            assert set(expected) == set(keys.SERVING_OUTPUTS) | auxiliary
+            predictions = client.predict(name, instances=rows)
+            for key, value in expected.items():
+                np.testing.assert_allclose([p[key] for p in predictions],
+                                           value, atol=1e-6,
+                                           err_msg=f"{name}/{key}")
+        code, _, err = _stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, err[-2000:]
