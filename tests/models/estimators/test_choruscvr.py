@@ -75,7 +75,6 @@ class ChorusCVRTest(EstimatorTestCase):
     estimator = ChorusCVR
     name = "choruscvr"
     venue = "WSDM 2026"
-    fit_variants = ({}, READING_B)
 
     def test_paper_string_says_reconstructed(self):
         self.assertIn("reconstructed", ChorusCVR.paper)
