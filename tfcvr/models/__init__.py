@@ -9,7 +9,9 @@ from tfcvr.models.alternating_training import AlternatingTraining
 from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
 from tfcvr.models.estimators.aitm import AITM
+from tfcvr.models.estimators.choruscvr import ChorusCVR
 from tfcvr.models.estimators.dcmt import DCMT
+from tfcvr.models.estimators.ddpo import DDPO
 from tfcvr.models.estimators.dr_jl import DRJL
 from tfcvr.models.estimators.escm2_dr import ESCM2DR
 from tfcvr.models.estimators.escm2_ips import ESCM2IPS
@@ -30,7 +32,9 @@ __all__ = [
     "AITM",
     "AlternatingTraining",
     "CVRModel",
+    "ChorusCVR",
     "DCMT",
+    "DDPO",
     "DRJL",
     "DoublyRobustEstimator",
     "ESCM2DR",
