@@ -6,6 +6,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import clean_line
 from beam_jobs.readers.input_files import is_local_dir
 from beam_jobs.readers.input_files import match_files
 from beam_jobs.readers.input_files import read_lines
@@ -121,10 +122,7 @@ class LineParseFn(beam.DoFn):
 
     def process(self, element):
         path, raw = element
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
-            raw = raw[3:]
+        raw = clean_line(raw)
         if not raw.strip():
             self._blank += 1
             return

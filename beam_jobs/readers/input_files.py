@@ -2,6 +2,7 @@
 reading lines, and row keys from content."""
 
 import hashlib
+import io
 import os
 
 import apache_beam as beam
@@ -16,6 +17,10 @@ from tfcvr.features.input_spec import SPEC_FILE
 
 # Files that sit beside the data but are not data.
 _NOT_DATA = (SPEC_FILE, keys.SCHEMA_FILE, SUMMARY_FILE, "_SUCCESS")
+UTF8_BOM = b"\xef\xbb\xbf"
+# Bytes at the start of a file checked for text (see `check_text`).
+HEAD_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def is_local(path):
@@ -87,28 +92,84 @@ def read_lines(pbegin, files, skip_header_lines=0):
     )
 
 
-def read_first_line(path):
-    """The first line of a (possibly compressed) file as str, no newline."""
-    with FileSystems.open(path) as f:
-        raw = f.readline()
+def clean_line(raw):
+    """A bytes line without its trailing CR and a leading UTF-8 byte-order
+    mark.
+
+    Every text reader calls it on every line: a BOM opens the first line of
+    files written by many Windows tools, and left in place it becomes part
+    of the first field (a sample id `'\\ufeff1'` that joins nothing).
+    """
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM):]
+    return raw
+
+
+def check_text(path, head):
+    """One-line ValueError naming `path` unless its first bytes are text.
+
+    A NUL byte does not occur in UTF-8 text; in the first `HEAD_BYTES` of a
+    file it means binary data (an archive, a compressed file without its
+    extension, random bytes) or UTF-16 text.
+    """
+    at = head.find(b"\x00")
+    if at < 0:
+        return
+    if head.startswith(_GZIP_MAGIC):
+        what = "gzip data: name it *.gz to have it decompressed"
+    else:
+        what = "binary data or UTF-16 text; the readers need UTF-8 text"
+    raise ValueError(
+        f"{path} is not a text file: NUL byte at byte {at} ({what})."
+    )
+
+
+def read_head(path, max_lines, skip_blank=False):
+    """Up to `max_lines` first lines of a text file as bytes, without line
+    ends or byte-order mark (see `clean_line`); `skip_blank` leaves out
+    whitespace-only lines.
+
+    The file (decompressed by its extension) must be text: see
+    `check_text`. Read errors are one-line ValueErrors naming the file.
+    """
+    lines = []
     try:
-        return raw.rstrip(b"\r\n").decode("utf-8-sig")
+        with FileSystems.open(path) as f:
+            head = f.read(HEAD_BYTES)
+            check_text(path, head)
+            first = io.BytesIO(head)
+            while len(lines) < max_lines:
+                raw = first.readline()
+                if not raw.endswith(b"\n"):
+                    # The line goes on past the first chunk (or starts there).
+                    raw += f.readline()
+                if not raw:
+                    break
+                raw = clean_line(raw.rstrip(b"\n"))
+                if skip_blank and not raw.strip():
+                    continue
+                lines.append(raw)
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 (errors differ per filesystem/codec)
+        raise ValueError(f"Cannot read {path}: {one_line(e, 200)}") from None
+    return lines
+
+
+def read_first_line(path):
+    """The first line of a (possibly compressed) text file as str, without
+    line end or byte-order mark; "" for an empty file."""
+    lines = read_head(path, 1)
+    if not lines:
+        return ""
+    try:
+        return lines[0].decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(
             f"The first line of {path} is not UTF-8 (byte {e.start})."
         ) from None
-
-
-def read_head(path, max_lines):
-    """Up to `max_lines` first lines of a file as bytes, no newlines."""
-    lines = []
-    with FileSystems.open(path) as f:
-        while len(lines) < max_lines:
-            raw = f.readline()
-            if not raw:
-                break
-            lines.append(raw.rstrip(b"\r\n"))
-    return lines
 
 
 def content_key(raw):

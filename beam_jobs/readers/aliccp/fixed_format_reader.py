@@ -15,6 +15,7 @@ import os
 import apache_beam as beam
 
 from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.input_files import clean_line
 from beam_jobs.readers.input_files import match_files
 from beam_jobs.readers.input_files import read_lines
 from beam_jobs.readers.row_converter import KEY_FIELD
@@ -32,13 +33,13 @@ FILE_SPLIT_WORDS = {"train": keys.TRAIN_SPLIT, "test": keys.EVAL_SPLIT}
 
 
 def prepare_line(raw):
-    """A raw bytes line without a trailing CR, or None for a blank line.
+    """A raw bytes line without a trailing CR or byte-order mark (see
+    `clean_line`), or None for a blank line.
 
     Blank lines are skipped and counted (`blank_lines_skipped`), as the
     generic readers do; they are neither rows nor dead letters.
     """
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
+    raw = clean_line(raw)
     if not raw.strip():
         dl.count_blank_line()
         return None

@@ -107,6 +107,26 @@ def test_tab_delimited_without_header(tmp_path, make_pipeline):
         assert_that(out["rows"], equal_to([_row("1", 10, "oslo", 2.5, 1, 0)]))
 
 
+def test_a_byte_order_mark_is_not_part_of_a_field(tmp_path, make_pipeline):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "a.csv").write_bytes(bom + (HEADER + "\n1,10,oslo,2.5,1,0\n").encode())
+    (tmp_path / "b.tsv").write_bytes(bom + b"2\t20\tlima\t3.5\t1\t0\n")
+    with make_pipeline() as p:
+        with_header = p | "Header" >> CsvReader(str(tmp_path / "a.csv"), spec=SPEC)
+        without = p | "NoHeader" >> CsvReader(
+            str(tmp_path / "b.tsv"), spec=SPEC, delimiter="\t",
+            column_names=HEADER.split(","),
+        )
+        assert_that(
+            with_header["rows"], equal_to([_row("1", 10, "oslo", 2.5, 1, 0)]),
+            label="header",
+        )
+        assert_that(
+            without["rows"], equal_to([_row("2", 20, "lima", 3.5, 1, 0)]),
+            label="no_header",
+        )
+
+
 def test_construction_errors_are_one_line(tmp_path):
     (tmp_path / "a.csv").write_text("row_id,user_id,click,conversion\n1,2,0,0\n")
     with pytest.raises(ValueError, match=r"does not have: \['city', 'price'\]"):

@@ -77,6 +77,20 @@ def test_rows_dead_letters_and_accounting(
     assert counters["blank_lines_skipped"] == 1
 
 
+def test_a_byte_order_mark_before_the_header(
+    tmp_path, reasons_are, run_reader, write_lines
+):
+    name = "ali_ccp_train.csv"
+    line = "1,1,7,30,2,0.5,0.25"
+    write_lines(tmp_path / name, [b"\xef\xbb\xbf" + HEADER.encode(), line])
+    reader = ReadAliCCPCsv(str(tmp_path / name))
+    assert reader.header[0] == "click"
+    values = {"f101": 7, "f205": 30, "f150_14": 2, "D150_14": 0.5, "D508": 0.25}
+    run_reader(
+        reader, equal_to([expected_row(name, line, 1, 1, values)]), reasons_are([])
+    )
+
+
 def test_split_by_filename_and_cleaning_off(
     tmp_path, reasons_are, run_reader, write_lines
 ):

@@ -86,6 +86,17 @@ def test_keep_fourth_column_max_len_and_split(
     run_reader(reader, equal_to(expected), reasons_are([]))
 
 
+def test_a_byte_order_mark_is_not_part_of_the_sample_id(
+    tmp_path, reasons_are, run_reader, write_lines
+):
+    write_lines(tmp_path / "part.txt", [b"\xef\xbb\xbf1,1,0,x,101:5,205:6"])
+    run_reader(
+        ReadPaddleRec(str(tmp_path / "part.txt"), fields=FIELDS),
+        equal_to([row("part.txt:1", 1, 0, 5, 6, [], [])]),
+        reasons_are([]),
+    )
+
+
 @pytest.mark.parametrize(
     "on_repeated, expected_item", [("first", 6), ("last", 7), ("reject", None)]
 )

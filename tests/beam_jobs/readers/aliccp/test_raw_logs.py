@@ -333,6 +333,33 @@ def test_ground_truth_is_joined_by_sample_id_with_dead_letters(
     assert counters["ground_truth_unused"] == 1
 
 
+def test_a_byte_order_mark_is_stripped_from_every_file(
+    tmp_path, reasons_are, run_reader, write_lines
+):
+    # Each file starts with a UTF-8 BOM, as Windows tools write them: the
+    # first sample id must stay "1" (and join its ground truth), the first
+    # common index "cA", and the ground-truth header must stay a header.
+    bom = b"\xef\xbb\xbf"
+    write_lines(
+        tmp_path / "sample_skeleton_train.csv",
+        [bom + impression(1, 1, 0, "cA", 501).encode(), impression(2, 0, 0, "cA", 502)],
+    )
+    write_lines(tmp_path / "common_features_train.csv", [bom + user("cA", 11).encode()])
+    write_lines(
+        tmp_path / "ground_truth_train.csv",
+        [bom + TRUTH_HEADER.encode(), "1,0.5,0.25,1", "2,0.125,0.5,0"],
+    )
+    expected = [
+        with_truth(row(1, keys.TRAIN_SPLIT, 1, 0, 11, 501), 0.5, 0.25, 1),
+        with_truth(row(2, keys.TRAIN_SPLIT, 0, 0, 11, 502), 0.125, 0.5, 0),
+    ]
+    counters = run_reader(
+        ReadAliCCP(str(tmp_path), fields=FIELDS), equal_to(expected), reasons_are([])
+    )
+    assert counters["rows_read"] == 2
+    assert counters["ground_truth_lines"] == 2
+
+
 def test_ground_truth_option(tmp_path, run_reader, write_lines):
     write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
     write_lines(tmp_path / "common_features_train.csv", [user("c", 3)])
