@@ -17,8 +17,8 @@ work except dead letters, numeric statistics and sharding.
 
 It assumes clean input: it does not produce dead letters, and drops
 impressions whose common row is missing (the Beam job rejects them with a
-reason). Duplicate common rows keep the row whose text sorts first, as the
-Beam reader does.
+reason). Duplicate common rows keep the row whose text sorts first, and
+every copy of a repeated sample id is dropped, as the Beam reader does.
 
     python -m beam_jobs.benchmarks.aliccp_pandas_yardstick DIR [--fields esmm] [--write OUT]
 """
@@ -213,8 +213,9 @@ def run_pandas_yardstick(
     Returns:
         dict with `impressions_read` (skeleton lines), `rows` (per split),
         `rows_total`, `missing_common_features`, `click0_conversion1`,
-        `vocab_sizes` (per column), `seconds`, `rows_per_second`
-        (`rows_total / seconds`) and, with `return_frames`, `vocab`
+        `duplicate_sample_id`, `vocab_sizes` (per column), `seconds`,
+        `rows_per_second` (`rows_total / seconds`) and, with
+        `return_frames`, `vocab`
         (`{column: [token, ...]}`) and `encoded`: a long frame of
         `(split, key, column, feature_id, index, weight, position)`, one
         line per kept value.
@@ -243,6 +244,13 @@ def run_pandas_yardstick(
         bad = (skeleton[keys.CLICK] == "0") & (skeleton[keys.CONVERSION] == "1")
         dropped = int(bad.sum())
         skeleton = skeleton[~bad]
+    # Every copy of a repeated (split, sample id) goes (the Beam reader
+    # rejects them all as duplicate_sample_id).
+    repeated = pd.DataFrame(
+        {"split": skeleton["split"], "id": skeleton[SAMPLE_ID].str.strip()}
+    ).duplicated(keep=False)
+    duplicates = int(repeated.sum())
+    skeleton = skeleton[~repeated]
 
     common = _read(common_paths, list(COMMON_COLUMNS))
     common["line"] = (
@@ -264,7 +272,7 @@ def run_pandas_yardstick(
         on=["split", COMMON_FEATURE_INDEX],
         how="inner",
     )
-    missing = impressions_read - dropped - len(skeleton)
+    missing = impressions_read - dropped - duplicates - len(skeleton)
     num_rows, num_fields = len(skeleton), len(fields)
 
     own = _first_values(
@@ -327,6 +335,7 @@ def run_pandas_yardstick(
         "rows_total": int(num_rows),
         "missing_common_features": int(missing),
         "click0_conversion1": dropped,
+        "duplicate_sample_id": duplicates,
         "vocab_sizes": {
             fields_lib.column_name(f): len(vocab[f]) for f in fields
         },

@@ -62,6 +62,7 @@ REASON_DUPLICATE_COMMON = "duplicate_common_features"
 REASON_BAD_GROUND_TRUTH = "bad_ground_truth"
 REASON_MISSING_GROUND_TRUTH = "missing_ground_truth"
 REASON_DUPLICATE_GROUND_TRUTH = "duplicate_ground_truth"
+REASON_DUPLICATE_SAMPLE_ID = "duplicate_sample_id"
 
 
 def classify_aliccp_file(path):
@@ -80,14 +81,16 @@ def classify_aliccp_file(path):
 class ReadAliCCP(beam.PTransform):
     """Reads the raw Ali-CCP logs (Tianchi dataset 408, the ESMM data).
 
-    Joins every impression of `sample_skeleton_{train,test}.csv`
+    Groups the impressions of `sample_skeleton_{train,test}.csv`
     (`sample_id,click,conversion,common_feature_index,num_features,
-    feature_list`) to its row of `common_features_{train,test}.csv`
-    (`common_feature_index,num_features,feature_list`) with a CoGroupByKey
-    on `(split, common_feature_index)`, never a side input, because the
-    common file is too large for one worker's memory. A feature list is
-    `field\\x02feature_id\\x03value` entries joined by `\\x01`. Each common
-    row is parsed once per key, not once per impression.
+    feature_list`) by `(split, sample_id)` (to reject repeated sample ids
+    and join the ground truth), then joins each to its row of
+    `common_features_{train,test}.csv` (`common_feature_index,num_features,
+    feature_list`) with a CoGroupByKey on `(split, common_feature_index)`,
+    never a side input, because the common file is too large for one
+    worker's memory. A feature list is `field\\x02feature_id\\x03value`
+    entries joined by `\\x01`. Each common row is parsed once per key, not
+    once per impression.
 
     Rows (reader contract): field `F` becomes column `fF` (`f101`,
     `f109_14`); a multi-valued field is a list of feature ids in log order
@@ -114,11 +117,21 @@ class ReadAliCCP(beam.PTransform):
     `missing_common_features` (the impression's common row is absent or
     itself rejected), `duplicate_common_features` (another valid common row
     with the same index and split: the row whose text sorts first is kept,
-    each other one is rejected), `repeated_single_valued_field` (only
+    each other one is rejected), `duplicate_sample_id` (see below),
+    `repeated_single_valued_field` (only
     with `on_repeated_field="reject"`), and with ground truth:
     `bad_ground_truth` (not 4 columns, a rate outside [0, 1], a
     counterfactual label not 0/1), `missing_ground_truth` (an impression
     without a valid ground-truth line) and `duplicate_ground_truth`.
+
+    Repeated sample ids: when two or more impressions with valid labels
+    share a split and a sample id, every copy is rejected as
+    `duplicate_sample_id`, not all but one. The sample id is the row key
+    and the key of the ground-truth join; nothing in the logs says which
+    impression owns it, so keeping any one copy could hand it another
+    impression's ground truth (or keep a replayed line twice under two
+    guesses). Rejecting them all is the same whatever the bundle order,
+    and the dead letters keep every copy.
 
     Reference: Ma et al., "Entire Space Multi-Task Model", SIGIR 2018.
 
@@ -255,26 +268,23 @@ class ReadAliCCP(beam.PTransform):
     def expand(self, pbegin):
         paths = self.files
         lines = read_lines(pbegin, paths)
-        keyed = lines | "KeyByCommonIndex" >> beam.ParDo(
-            _KeyAliCCPLine(
-                self.classified_files,
-                self.drop_click0_conversion1,
-                self.with_ground_truth,
-            )
+        keyed = lines | "KeyLines" >> beam.ParDo(
+            _KeyAliCCPLine(self.classified_files, self.drop_click0_conversion1)
         ).with_outputs(SKELETON, COMMON, GROUND_TRUTH, dl.REJECTED)
-        skeleton = keyed[SKELETON]
-        rejected = [keyed[dl.REJECTED]]
+        by_sample_id = {SKELETON: keyed[SKELETON]}
         if self.with_ground_truth:
-            # Skeleton lines arrive keyed by sample id; the truth rides along
-            # into the common-feature join as a third tuple element.
-            with_truth = (
-                {SKELETON: skeleton, GROUND_TRUTH: keyed[GROUND_TRUTH]}
-                | "JoinGroundTruth" >> beam.CoGroupByKey()
-                | "AttachGroundTruth" >> beam.ParDo(_AttachGroundTruth(paths))
-                .with_outputs(dl.REJECTED, main=SKELETON)
-            )
-            skeleton = with_truth[SKELETON]
-            rejected.append(with_truth[dl.REJECTED])
+            by_sample_id[GROUND_TRUTH] = keyed[GROUND_TRUTH]
+        # The truth rides along into the common-feature join as a third
+        # tuple element.
+        checked = (
+            by_sample_id
+            | "GroupBySampleId" >> beam.CoGroupByKey()
+            | "CheckSampleIds"
+            >> beam.ParDo(_JoinBySampleId(paths, self.with_ground_truth))
+            .with_outputs(dl.REJECTED, main=SKELETON)
+        )
+        skeleton = checked[SKELETON]
+        rejected = [keyed[dl.REJECTED], checked[dl.REJECTED]]
         joined = {
             SKELETON: skeleton,
             COMMON: keyed[COMMON],
@@ -296,28 +306,23 @@ class ReadAliCCP(beam.PTransform):
 
 
 class _KeyAliCCPLine(beam.DoFn):
-    """Checks a line's columns (and a skeleton line's labels) and keys it by
-    `(split, common_feature_index)`.
+    """Checks a line's columns (and a skeleton line's labels) and keys it.
 
-    Input `(path, bytes line)`; outputs tagged `skeleton` and `common`
-    `((split, common_feature_index), (file position, line))`, and tagged
-    `rejected` dead letters. The feature lists are parsed after the join,
-    so the shuffle carries compact text, not dicts. With ground truth,
-    skeleton lines are keyed by `(split, sample_id)` instead and
-    ground-truth lines are tagged `ground_truth` `((split, sample_id),
-    (file position, line))`.
+    Input `(path, bytes line)`; outputs tagged `skeleton` and
+    `ground_truth` `((split, sample_id), (file position, line))`, tagged
+    `common` `((split, common_feature_index), (file position, line))`, and
+    tagged `rejected` dead letters. The feature lists are parsed after the
+    joins, so the shuffles carry compact text, not dicts.
 
     Args:
         files: list of `(path, kind, split)`, kind `"skeleton"`,
             `"common"` or `"ground_truth"`.
         drop_click0_conversion1: bool.
-        with_ground_truth: bool. Key skeleton lines by sample id.
     """
 
-    def __init__(self, files, drop_click0_conversion1, with_ground_truth=False):
+    def __init__(self, files, drop_click0_conversion1):
         self._files = list(files)
         self._drop = drop_click0_conversion1
-        self._with_truth = with_ground_truth
 
     def setup(self):
         self._index = source_index([p for p, _, _ in self._files])
@@ -369,8 +374,9 @@ class _KeyAliCCPLine(beam.DoFn):
         except dl.DeadLetter as e:
             yield self._reject(kind, e.reason, source, e.detail, line)
             return
-        key = columns[0].strip() if self._with_truth else columns[3]
-        yield beam.pvalue.TaggedOutput(SKELETON, ((split, key), (index, line)))
+        yield beam.pvalue.TaggedOutput(
+            SKELETON, ((split, columns[0].strip()), (index, line))
+        )
 
     @staticmethod
     def _reject(kind, reason, source, detail, raw):
@@ -409,18 +415,26 @@ def parse_ground_truth_line(line):
     return rates[0], rates[1], float(label)
 
 
-class _AttachGroundTruth(beam.DoFn):
-    """Attaches its ground truth to each impression line of a sample id.
+class _JoinBySampleId(beam.DoFn):
+    """Rejects every impression of a repeated sample id and attaches its
+    ground truth to each other one.
 
     Input: the CoGroupByKey element `((split, sample_id), {"skeleton":
-    [(file position, line)], "ground_truth": [...]})`. Outputs
-    `((split, common_feature_index), (file position, line, truth))` and
-    tagged `rejected` dead letters (broken or duplicate ground-truth lines,
-    impressions without ground truth).
+    [(file position, line), ...], "ground_truth": [...]})` (no
+    `ground_truth` entry without ground truth). Outputs
+    `((split, common_feature_index), (file position, line[, truth]))` and
+    tagged `rejected` dead letters: `duplicate_sample_id` (every copy; see
+    `ReadAliCCP`), broken or duplicate ground-truth lines, impressions
+    without ground truth.
+
+    Args:
+        paths: the input files, indexed by the file positions.
+        with_ground_truth: bool. Require and attach ground truth.
     """
 
-    def __init__(self, paths):
+    def __init__(self, paths, with_ground_truth):
         self._paths = list(paths)
+        self._with_truth = with_ground_truth
 
     def setup(self):
         self._unused = Metrics.counter(_METRICS, "ground_truth_unused")
@@ -428,7 +442,8 @@ class _AttachGroundTruth(beam.DoFn):
     def process(self, element):
         (split, sample_id), grouped = element
         truth = None
-        for index, line in sorted(grouped[GROUND_TRUTH], key=_line_text):
+        truth_lines = grouped.get(GROUND_TRUTH, ())
+        for index, line in sorted(truth_lines, key=_line_text):
             source = self._paths[index]
             try:
                 parsed = parse_ground_truth_line(line)
@@ -448,10 +463,25 @@ class _AttachGroundTruth(beam.DoFn):
                 )
                 continue
             truth = parsed
-        skeleton = grouped[SKELETON]
-        if truth is not None and not skeleton:
+        skeleton = list(grouped[SKELETON])
+        if truth is not None and len(skeleton) != 1:
             self._unused.inc()
+        if len(skeleton) > 1:
+            for index, line in skeleton:
+                yield dl.reject(
+                    REASON_DUPLICATE_SAMPLE_ID,
+                    self._paths[index],
+                    f"sample_id {sample_id!r} occurs {len(skeleton)} times in "
+                    f"the {split} split; every copy is rejected, since "
+                    f"which impression owns the id is unknown",
+                    line,
+                )
+            return
         for index, line in skeleton:
+            common_index = line.split(",", 4)[3]
+            if not self._with_truth:
+                yield (split, common_index), (index, line)
+                continue
             if truth is None:
                 yield dl.reject(
                     REASON_MISSING_GROUND_TRUTH,
@@ -461,7 +491,6 @@ class _AttachGroundTruth(beam.DoFn):
                     line,
                 )
                 continue
-            common_index = line.split(",", 4)[3]
             yield (split, common_index), (index, line, truth)
 
 

@@ -261,6 +261,98 @@ def test_common_dead_letters_duplicates_and_accounting(
     assert counters["common_rows_unused"] == 1
 
 
+def test_every_copy_of_a_repeated_sample_id_is_rejected(
+    tmp_path, reasons_are, run_reader, write_lines
+):
+    sk = "sample_skeleton_train.csv"
+    replayed = impression(1, 1, 0, "cA", 501)
+    lines = [replayed] * 10 + [
+        impression(2, 0, 0, "cA", 502),  # id 2 reused by another impression
+        impression(2, 1, 1, "cB", 602),
+        impression(3, 0, 0, "cB", 503),
+        "4,2,0,cA,1,205\x02504\x031.0",  # bad label: not a copy of id 4
+        impression(4, 0, 0, "cA", 504),
+    ]
+    write_lines(tmp_path / sk, lines)
+    write_lines(tmp_path / "common_features_train.csv", [user("cA", 11), user("cB", 12)])
+    # The same id in the other split is another impression.
+    write_lines(
+        tmp_path / "sample_skeleton_test.csv", [impression(1, 0, 0, "cA", 701)]
+    )
+    write_lines(tmp_path / "common_features_test.csv", [user("cA", 21)])
+    expected_rows = [
+        row(3, keys.TRAIN_SPLIT, 0, 0, 12, 503),
+        row(4, keys.TRAIN_SPLIT, 0, 0, 11, 504),
+        row(1, keys.EVAL_SPLIT, 0, 0, 21, 701),
+    ]
+    expected_rejected = [("duplicate_sample_id", sk)] * 12 + [("bad_label", sk)]
+
+    def check_rejected(actual):
+        reasons_are(expected_rejected)(actual)
+        copies = [r for r in actual if r["reason"] == "duplicate_sample_id"]
+        if sorted(r["raw"] for r in copies) != sorted(lines[:12]):
+            raise BeamAssertException("every copy must be a dead letter")
+        details = sorted({r["detail"].split(";")[0] for r in copies})
+        if details != [
+            "sample_id '1' occurs 10 times in the train split",
+            "sample_id '2' occurs 2 times in the train split",
+        ]:
+            raise BeamAssertException(details)
+
+    counters = run_reader(
+        ReadAliCCP(str(tmp_path), fields=FIELDS),
+        equal_to(expected_rows),
+        check_rejected,
+    )
+    assert counters["rows_read"] == len(lines) + 1
+    assert counters["rows_read"] == len(expected_rows) + len(expected_rejected)
+
+
+def test_duplicate_sample_ids_never_share_one_ground_truth(
+    tmp_path, reasons_are, run_reader, write_lines
+):
+    # Impression 1 reused the id of another impression: neither may receive
+    # the truth line of "1", which belongs to one of them only.
+    sk = "sample_skeleton_train.csv"
+    write_lines(
+        tmp_path / sk,
+        [
+            impression(1, 1, 1, "cA", 501),
+            impression(1, 0, 0, "cA", 901),
+            impression(2, 0, 0, "cA", 502),
+        ],
+    )
+    write_lines(tmp_path / "common_features_train.csv", [user("cA", 11)])
+    write_lines(
+        tmp_path / "ground_truth_train.csv",
+        [TRUTH_HEADER, "1,0.5,0.75,1", "2,0.25,0.125,0"],
+    )
+    counters = run_reader(
+        ReadAliCCP(str(tmp_path), fields=FIELDS),
+        equal_to(
+            [with_truth(row(2, keys.TRAIN_SPLIT, 0, 0, 11, 502), 0.25, 0.125, 0)]
+        ),
+        reasons_are([("duplicate_sample_id", sk)] * 2),
+    )
+    assert counters["rows_read"] == 3
+    assert counters["ground_truth_unused"] == 1
+
+
+def test_duplicate_sample_ids_do_not_depend_on_the_order_of_the_copies():
+    paths = ["/d/sample_skeleton_train.csv", "/d/ground_truth_train.csv"]
+    copies = [(0, impression(7, 1, 0, "cA", 5)), (0, impression(7, 0, 0, "cB", 6))]
+    truth = [(1, "7,0.5,0.5,1")]
+    outputs = []
+    for order in (copies, copies[::-1]):
+        dofn = raw_logs._JoinBySampleId(paths, with_ground_truth=True)
+        dofn.setup()
+        element = ((keys.TRAIN_SPLIT, "7"), {"skeleton": order, "ground_truth": truth})
+        out = [o.value for o in dofn.process(element)]
+        outputs.append(sorted((r["reason"], r["raw"]) for r in out))
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == sorted(("duplicate_sample_id", line) for _, line in copies)
+
+
 # === Ground truth (simulated data) ===
 
 TRUTH_HEADER = "sample_id,true_ctr,true_cvr,conversion_if_clicked"
@@ -526,7 +618,7 @@ def test_key_line_dofn_on_in_memory_lines(reasons_are):
         )
         assert_that(
             out["skeleton"],
-            equal_to([((keys.EVAL_SPLIT, "cA"), (0, skeleton))]),
+            equal_to([((keys.EVAL_SPLIT, "1"), (0, skeleton))]),
             label="Skeleton",
         )
         assert_that(
