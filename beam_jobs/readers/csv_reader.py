@@ -5,7 +5,7 @@ import apache_beam as beam
 from beam_jobs.readers import dead_letter as dl
 from beam_jobs.readers.generic_reader import GenericReader
 from beam_jobs.readers.generic_reader import LineParseFn
-from beam_jobs.readers.input_files import read_first_line
+from beam_jobs.readers.input_files import read_header_line
 
 
 def parse_header(line, delimiter):
@@ -16,10 +16,11 @@ class CsvReader(GenericReader):
     """Reads delimited text files with a header row through an `InputSpec`.
 
     Every file's header is read at construction and checked against the
-    spec (one-line ValueError naming the missing columns). Each line is
-    split with the `csv` module rules (quotes allowed; a quoted field may
-    not span lines); a line with another field count than its header is a
-    `wrong_field_count` dead letter. Empty fields are missing values.
+    spec (one-line ValueError naming the missing columns, or the file when
+    it is empty or not text). Each line is split with the `csv` module
+    rules (quotes allowed; a quoted field may not span lines); a line with
+    another field count than its header is a `wrong_field_count` dead
+    letter. Empty fields are missing values.
     Row keys default to a content hash of the line.
 
     Args:
@@ -56,7 +57,7 @@ class CsvReader(GenericReader):
             if self.column_names is not None:
                 header = self.column_names
             else:
-                header = parse_header(read_first_line(path), delimiter)
+                header = parse_header(read_header_line(path), delimiter)
             duplicates = sorted({n for n in header if header.count(n) > 1})
             if duplicates:
                 raise ValueError(

@@ -172,6 +172,22 @@ def read_first_line(path):
         ) from None
 
 
+def read_header_line(path, what="a CSV file"):
+    """The first line of a file that starts with its header, as str.
+
+    An empty (or blank) file, or a blank first line, is a one-line
+    ValueError naming the file, not a header without columns.
+    """
+    line = read_first_line(path)
+    if line.strip():
+        return line
+    if read_head(path, 1, skip_blank=True):
+        problem = "starts with a blank line"
+    else:
+        problem = "is empty"
+    raise ValueError(f"{path} {problem}: {what} starts with its header line.")
+
+
 def content_key(raw):
     """A stable 16-hex-digit row key from a record's content.
 

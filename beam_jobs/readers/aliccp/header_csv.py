@@ -24,7 +24,7 @@ from beam_jobs.readers.aliccp.fixed_format_reader import build_spec
 from beam_jobs.readers.aliccp.fixed_format_reader import check_labels
 from beam_jobs.readers.aliccp.fixed_format_reader import parse_int
 from beam_jobs.readers.input_files import content_key
-from beam_jobs.readers.input_files import read_first_line
+from beam_jobs.readers.input_files import read_header_line
 from tfcvr.features import keys
 
 _MISSING_NUMERIC = frozenset({"", "nan", "NaN", "NAN"})
@@ -34,7 +34,7 @@ def read_common_header(paths, format_name):
     """The header (list of column names) shared by all files."""
     header = None
     for path in paths:
-        line = read_first_line(path)
+        line = read_header_line(path, f"every {format_name} file")
         columns = [c.strip() for c in line.split(",")]
         if header is None:
             header, first = columns, path

@@ -138,6 +138,16 @@ def test_construction_errors_are_one_line(tmp_path):
     (tmp_path / "d.csv").write_text("a,a\n1,2\n")
     with pytest.raises(ValueError, match="duplicate column names"):
         CsvReader(str(tmp_path / "d.csv"), spec=SPEC)
+    # Not "spec names columns that ... does not have: [...]. Available: []".
+    (tmp_path / "e.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"e\.csv is empty: a CSV file starts"):
+        CsvReader(str(tmp_path / "e.csv"), spec=SPEC)
+    (tmp_path / "f.csv").write_bytes(b"\n" + (HEADER + "\n").encode())
+    with pytest.raises(ValueError, match=r"f\.csv starts with a blank line"):
+        CsvReader(str(tmp_path / "f.csv"), spec=SPEC)
+    (tmp_path / "g.csv").write_bytes(b"PK\x03\x04\x14\x00\x00\x00")
+    with pytest.raises(ValueError, match=r"g\.csv is not a text file"):
+        CsvReader(str(tmp_path / "g.csv"), spec=SPEC)
 
 
 def test_parse_fn_alone(make_pipeline):

@@ -158,6 +158,14 @@ def test_bad_headers_fail_with_one_line(
     assert "\n" not in str(info.value)
 
 
+def test_an_empty_file_is_named_not_parsed_as_a_header(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"")
+    with pytest.raises(
+        ValueError, match="a.csv is empty: every Ali-CCP CSV file starts with"
+    ):
+        ReadAliCCPCsv(str(tmp_path / "a.csv"))
+
+
 def test_files_must_share_one_header(tmp_path, write_lines):
     write_lines(tmp_path / "a.csv", [HEADER])
     write_lines(tmp_path / "b.csv", ["click,purchase,101"])
