@@ -507,7 +507,9 @@ def run(argv=None):
             every other flag goes to Beam's `PipelineOptions`.
 
     Raises:
-        ValueError: a one-line message for bad flags, input or spec.
+        ValueError: a one-line message for bad flags, input or spec, or
+            for a split left without rows (see `_empty_split_error`; the
+            outputs stay, `summary.json` holds the message as `error`).
         RuntimeError: the row accounting did not add up (a bug).
     """
     run_job(argv)
@@ -572,6 +574,7 @@ def run_job(argv=None):
     metrics = _query_metrics(result)
     if metrics:
         summary["blank_lines_skipped"] = metrics.get(dl.BLANK_LINES, 0)
+        summary["header_lines_skipped"] = metrics.get(dl.HEADER_LINES, 0)
         if dl.ROWS_READ in metrics:
             summary["rows_read_counter"] = metrics[dl.ROWS_READ]
     summary["runner"] = runner_name
@@ -595,7 +598,55 @@ def run_job(argv=None):
             f"Row accounting failed: the reader counted {counted} records "
             f"but {summary['rows_read']} reached the job (see {summary_path})."
         )
+    error = _empty_split_error(
+        summary, args, getattr(reader, "split_files", None) or {}, out_dir
+    )
+    if error is not None:
+        summary["error"] = error
+        write_json(summary_path, summary)
+        raise ValueError(error)
     return summary
+
+
+def _empty_split_error(summary, args, split_files, out_dir):
+    """The one-line error for a split left without rows, or None.
+
+    A split whose rows come from files of its own (the format's split,
+    kept by `--split auto|source`) must get rows from them, and the train
+    split must get rows whatever the format: an empty training set is a
+    broken input, not a dataset.
+    """
+    written = summary["rows_written"]
+    read = summary["rows_read"]
+    rejected = summary["rows_rejected"]
+    reasons = ", ".join(
+        f"{reason} {n:,}"
+        for reason, n in sorted(rejected.items(), key=lambda rn: -rn[1])[:3]
+    )
+    why = (
+        f"{read:,} record{'' if read == 1 else 's'} read in all, "
+        f"{summary['rows_rejected_total']:,} rejected"
+    )
+    if reasons:
+        more = ", ..." if len(rejected) > 3 else ""
+        rejected_dir = FileSystems.join(out_dir, keys.REJECTED_DIR)
+        why += f" ({reasons}{more}; see {rejected_dir})"
+    if args.split in ("auto", "source"):
+        for split in (keys.TRAIN_SPLIT, keys.EVAL_SPLIT):
+            files = split_files.get(split)
+            if files and not written[split]:
+                names = ", ".join(os.path.basename(f) for f in files[:5])
+                more = f" and {len(files) - 5} more" if len(files) > 5 else ""
+                return (
+                    f"The {split} split has no rows: {names}{more} gave none; "
+                    f"{why}."
+                )
+    if not written[keys.TRAIN_SPLIT]:
+        return (
+            f"The {keys.TRAIN_SPLIT} split has no rows: --input {args.input} "
+            f"({args.format}) gave none; {why}."
+        )
+    return None
 
 
 def main(argv=None):

@@ -4,7 +4,10 @@ A reader is applied to the pipeline root,
 `outputs = pipeline | ReaderClass(file_pattern, spec=None, **options)`,
 returns `{"rows": PCollection, "rejected": PCollection}` (`dead_letter.ROWS`
 and `dead_letter.REJECTED`) and exposes `reader.spec` (the `InputSpec` of
-its rows) and `reader.files`. See `beam_jobs.preprocess`.
+its rows) and `reader.files`; a reader whose rows carry their split from
+their files may also expose `reader.split_files` (`{split: [path, ...]}`),
+so the job names those files when a split gets no rows. See
+`beam_jobs.preprocess`.
 
 `FORMATS` maps a format name to its reader class; a new format plugs in
 with one module and one line here. A reader that lives outside this

@@ -24,6 +24,7 @@ MAX_RAW_CHARS = 2000
 METRICS_NAMESPACE = "tfcvr"
 ROWS_READ = "rows_read"
 BLANK_LINES = "blank_lines_skipped"
+HEADER_LINES = "header_lines_skipped"
 REJECTED_NAMESPACE = "tfcvr.rejected"
 
 # Reasons used by the generic readers and the core job.
@@ -43,6 +44,7 @@ BAD_SPLIT = "bad_split"
 
 _rows_read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, ROWS_READ)
 _blank_lines = beam.metrics.Metrics.counter(METRICS_NAMESPACE, BLANK_LINES)
+_header_lines = beam.metrics.Metrics.counter(METRICS_NAMESPACE, HEADER_LINES)
 
 
 def escape_raw(raw, limit=MAX_RAW_CHARS):
@@ -83,6 +85,11 @@ def count_read(n=1):
 def count_blank_line(n=1):
     """Counts whitespace-only lines, which are skipped, not rows."""
     _blank_lines.inc(n)
+
+
+def count_header_line(n=1):
+    """Counts header lines a reader recognised and skipped (not rows)."""
+    _header_lines.inc(n)
 
 
 class DeadLetter(Exception):

@@ -14,6 +14,8 @@ from beam_jobs import preprocess
 from beam_jobs.example_logs import impression_frame
 from beam_jobs.example_logs import impression_spec
 from beam_jobs.readers import dead_letter as dl
+from beam_jobs.readers.aliccp.fields import format_common_line
+from beam_jobs.readers.aliccp.fields import format_skeleton_line
 from beam_jobs.transforms.split import key_fraction
 from tfcvr.features import Schema
 from tfcvr.features import keys
@@ -337,3 +339,58 @@ def test_input_inside_the_output_is_refused(tmp_path):
     with pytest.raises(ValueError, match="inside the output directory"):
         _run(str(moved), "csv", out, "--spec", str(tmp_path / "logs" / "spec.json"))
     assert moved.exists()
+
+
+# === Inputs that leave a split without rows ===
+
+
+def _aliccp_line(sample_id, click, conversion, common_index):
+    return format_skeleton_line(
+        sample_id, click, conversion, common_index, [("205", 5, 1.0)]
+    )
+
+
+def test_a_split_whose_files_give_no_rows_is_an_error_naming_them(tmp_path):
+    data = tmp_path / "aliccp"
+    data.mkdir()
+    lines = {
+        # Two impressions share id 3: both are dead letters, the rest rows.
+        "sample_skeleton_train.csv": [
+            _aliccp_line(1, 1, 0, "c"), _aliccp_line(2, 0, 0, "c"),
+            _aliccp_line(3, 0, 0, "c"), _aliccp_line(3, 1, 1, "c"),
+        ],
+        # Every test impression has a bad label: the eval split gets none.
+        "sample_skeleton_test.csv": ["1,2,0,c,1,205\x025\x031.0"] * 2,
+        "common_features_train.csv": [format_common_line("c", [("101", 7, 1.0)])],
+        "common_features_test.csv": [format_common_line("c", [("101", 8, 1.0)])],
+    }
+    for name, file_lines in lines.items():
+        (data / name).write_text("".join(line + "\n" for line in file_lines))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError) as info:
+        _run(str(data), "aliccp", out, "--reader-option", 'fields=["101","205"]')
+    message = str(info.value)
+    assert message.startswith(
+        "The eval split has no rows: sample_skeleton_test.csv gave none; "
+        "6 records read in all, 4 rejected (bad_label 2, duplicate_sample_id 2; "
+    )
+    assert "\n" not in message
+    summary = json.loads((out / dl.SUMMARY_FILE).read_text())
+    assert summary["error"] == message and summary["accounting_ok"]
+    assert summary["rows_written"] == {keys.TRAIN_SPLIT: 2, keys.EVAL_SPLIT: 0}
+
+
+def test_an_empty_training_split_is_an_error_for_every_format(tmp_path):
+    frame = impression_frame(rows=3)
+    frame[keys.CLICK] = 2  # every row is a bad_label dead letter
+    data = tmp_path / "logs"
+    data.mkdir()
+    frame.to_csv(data / "log.csv", index=False)
+    (data / "spec.json").write_text(json.dumps(impression_spec()))
+    with pytest.raises(ValueError) as info:
+        _run(str(data / "log.csv"), "csv", tmp_path / "out")
+    assert str(info.value).startswith(
+        f"The train split has no rows: --input {data / 'log.csv'} (csv) gave "
+        f"none; 3 records read in all, 3 rejected (bad_label 3; see "
+    )
+

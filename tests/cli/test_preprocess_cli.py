@@ -71,3 +71,50 @@ def test_beam_pipeline_options_pass_through(tmp_path, logs):
     ])
     assert code == 0
     assert (tmp_path / "out" / "schema.json").exists()
+
+
+ALICCP_HEADER = "sample_id,click,conversion,common_feature_index,num_features,feature_list"
+
+
+@pytest.mark.parametrize(
+    "files, fmt, message",
+    [
+        # Ali-CCP: a header-only, an empty or a binary skeleton file.
+        ({"sample_skeleton_train.csv": ALICCP_HEADER + "\n"}, "aliccp",
+         "sample_skeleton_train.csv holds only a header line"),
+        ({"sample_skeleton_train.csv": ""}, "aliccp",
+         "sample_skeleton_train.csv is empty, so the train split would have no rows"),
+        ({"sample_skeleton_train.csv": b"\x00\x01\x02\xff" * 64}, "aliccp",
+         "sample_skeleton_train.csv is not a text file"),
+        # CSV: an empty file, and a file whose every row is rejected.
+        ({"log.csv": ""}, "csv", "log.csv is empty: a CSV file starts with its header"),
+        ({"log.csv": "row_id,user_id,item_id,city,hist,tags,price,age,timestamp,"
+                     "click,conversion,true_ctr,true_cvr,conversion_if_clicked\n"
+                     "1,2,3,oslo,,,1.0,30,1700000000,2,0,0.1,0.1,0\n"}, "csv",
+         "The train split has no rows: --input {input} (csv) gave none; 1 record "
+         "read in all, 1 rejected (bad_label 1; see"),
+    ],
+)
+def test_inputs_without_training_rows_exit_2_with_one_line(
+    tmp_path, capsys, files, fmt, message
+):
+    data = tmp_path / "in"
+    data.mkdir()
+    if fmt == "aliccp":
+        (data / "common_features_train.csv").write_text("c,1,101\x027\x031.0\n")
+    else:
+        (data / "spec.json").write_text(json.dumps(impression_spec()))
+    for name, content in files.items():
+        path = data / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    rc = main([
+        "preprocess", "--input", str(data), "--format", fmt,
+        "--out", str(tmp_path / "out"), "--quiet",
+    ])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tfcvr preprocess: error: ")
+    assert message.format(input=data) in err[-1]

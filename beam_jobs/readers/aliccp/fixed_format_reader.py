@@ -237,6 +237,12 @@ class FixedLineReader(beam.PTransform):
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
         self.files = match_files(file_pattern)
         self.splits = file_splits(self.files, split_by_filename)
+        # The files each split's rows come from (the job names them when a
+        # split gets no rows).
+        self.split_files = {}
+        for path, split in zip(self.files, self.splits):
+            if split is not None:
+                self.split_files.setdefault(split, []).append(path)
 
     def line_fn(self):
         raise TypeError(f"{type(self).__name__} must implement line_fn().")

@@ -23,6 +23,7 @@ from beam_jobs.readers.aliccp.fixed_format_reader import parse_label
 from beam_jobs.readers.aliccp.fixed_format_reader import prepare_line
 from beam_jobs.readers.aliccp.fixed_format_reader import source_index
 from beam_jobs.readers.input_files import match_files
+from beam_jobs.readers.input_files import read_head
 from beam_jobs.readers.input_files import read_lines
 from beam_jobs.readers.row_converter import KEY_FIELD
 from beam_jobs.readers.row_converter import SPLIT_FIELD
@@ -63,6 +64,28 @@ REASON_BAD_GROUND_TRUTH = "bad_ground_truth"
 REASON_MISSING_GROUND_TRUTH = "missing_ground_truth"
 REASON_DUPLICATE_GROUND_TRUTH = "duplicate_ground_truth"
 REASON_DUPLICATE_SAMPLE_ID = "duplicate_sample_id"
+
+
+def is_header_line(raw):
+    """Whether a bytes line is a header: no column is empty or a number.
+
+    Every line of impressions or common features has numeric columns
+    (labels, `num_features`), so no data line is taken for a header.
+    """
+    try:
+        columns = raw.decode("utf-8").split(",")
+    except UnicodeDecodeError:
+        return False
+    for column in columns:
+        column = column.strip()
+        if not column:
+            return False
+        try:
+            float(column)
+        except ValueError:
+            continue
+        return False
+    return True
 
 
 def classify_aliccp_file(path):
@@ -108,6 +131,15 @@ class ReadAliCCP(beam.PTransform):
     cleaning rule (click=0, conversion=1) is the dead-letter reason
     `click0_conversion1`, inside the same identity. Every common line is
     counted in the Beam counter `tfcvr.readers.aliccp:common_lines`.
+
+    The Tianchi files have no header; a skeleton or common file whose first
+    line is one (no column empty or a number) has that line, wherever it
+    recurs in the file, skipped and counted in `tfcvr:header_lines_skipped`
+    (neither a row nor a dead letter). When the reader is built, a
+    skeleton file that is empty (or blank) or holds only a header, and any
+    input file that is not text (a NUL byte near its start), is a one-line
+    ValueError naming the file. `split_files` maps each split to its
+    skeleton files, so the job can name them when a split gets no rows.
 
     Dead-letter reasons: `non_utf8`, `wrong_field_count` (skeleton needs 6
     columns, common 3), `missing_label` / `bad_label` (not 0/1),
@@ -201,6 +233,11 @@ class ReadAliCCP(beam.PTransform):
         # list of paths.
         self.classified_files = self._match_files(file_pattern, ground_truth)
         self.files = [path for path, _, _ in self.classified_files]
+        self.headers = self._check_files(self.classified_files)
+        self.split_files = {}
+        for path, kind, split in self.classified_files:
+            if kind == SKELETON:
+                self.split_files.setdefault(split, []).append(path)
         self.with_ground_truth = any(
             kind == GROUND_TRUTH for _, kind, _ in self.classified_files
         )
@@ -250,6 +287,34 @@ class ReadAliCCP(beam.PTransform):
                 )
         return files
 
+    @staticmethod
+    def _check_files(files):
+        """`{file position: header line}` of the files that have one;
+        raises for binary, empty or header-only skeleton files."""
+        headers = {}
+        for position, (path, kind, split) in enumerate(files):
+            head = read_head(path, 2, skip_blank=True)
+            if kind == GROUND_TRUTH:
+                continue
+            if head and is_header_line(head[0]):
+                headers[position] = head[0]
+                logging.info("Skipping the header line of %s", path)
+            if kind != SKELETON:
+                continue
+            if not head:
+                raise ValueError(
+                    f"{path} is empty, so the {split} split would have no "
+                    f"rows (a sample_skeleton file holds one impression per "
+                    f"line)."
+                )
+            if len(head) == 1 and position in headers:
+                raise ValueError(
+                    f"{path} holds only a header line "
+                    f"({dl.escape_raw(head[0], 80)!r}), no impressions, so "
+                    f"the {split} split would have no rows."
+                )
+        return headers
+
     def _build_spec(self, column_overrides, vocab):
         return build_spec(
             fields_lib.spec_columns(
@@ -269,7 +334,9 @@ class ReadAliCCP(beam.PTransform):
         paths = self.files
         lines = read_lines(pbegin, paths)
         keyed = lines | "KeyLines" >> beam.ParDo(
-            _KeyAliCCPLine(self.classified_files, self.drop_click0_conversion1)
+            _KeyAliCCPLine(
+                self.classified_files, self.drop_click0_conversion1, self.headers
+            )
         ).with_outputs(SKELETON, COMMON, GROUND_TRUTH, dl.REJECTED)
         by_sample_id = {SKELETON: keyed[SKELETON]}
         if self.with_ground_truth:
@@ -318,11 +385,14 @@ class _KeyAliCCPLine(beam.DoFn):
         files: list of `(path, kind, split)`, kind `"skeleton"`,
             `"common"` or `"ground_truth"`.
         drop_click0_conversion1: bool.
+        headers: dict or None. File position -> its header line (bytes,
+            as `prepare_line` leaves it); those lines are skipped.
     """
 
-    def __init__(self, files, drop_click0_conversion1):
+    def __init__(self, files, drop_click0_conversion1, headers=None):
         self._files = list(files)
         self._drop = drop_click0_conversion1
+        self._headers = dict(headers or {})
 
     def setup(self):
         self._index = source_index([p for p, _, _ in self._files])
@@ -335,6 +405,9 @@ class _KeyAliCCPLine(beam.DoFn):
         source, kind, split = self._files[index]
         raw = prepare_line(raw)
         if raw is None:
+            return
+        if raw == self._headers.get(index):
+            dl.count_header_line()
             return
         if kind == SKELETON:
             dl.count_read()

@@ -685,7 +685,7 @@ def test_build_rows_dofn_on_a_grouped_element(reasons_are):
 
 
 def test_spec_of_the_default_fields(tmp_path, write_lines):
-    write_lines(tmp_path / "sample_skeleton_train.csv", [])
+    write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
     write_lines(tmp_path / "common_features_train.csv", [])
     spec = ReadAliCCP(str(tmp_path), max_len=7).spec
     assert list(spec.columns) == [f"f{f}" for f in ESMM_FIELDS]
@@ -706,7 +706,7 @@ def test_spec_of_the_default_fields(tmp_path, write_lines):
 
 
 def test_column_overrides_and_vocab(tmp_path, write_lines):
-    write_lines(tmp_path / "sample_skeleton_train.csv", [])
+    write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
     write_lines(tmp_path / "common_features_train.csv", [])
     spec = ReadAliCCP(
         str(tmp_path),
@@ -741,11 +741,76 @@ def test_column_overrides_and_vocab(tmp_path, write_lines):
 def test_bad_options_fail_with_one_line(
     tmp_path, kwargs, message, write_lines
 ):
-    write_lines(tmp_path / "sample_skeleton_train.csv", [])
+    write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
     write_lines(tmp_path / "common_features_train.csv", [])
     with pytest.raises(ValueError, match=message) as info:
         ReadAliCCP(str(tmp_path), **kwargs)
     assert "\n" not in str(info.value)
+
+
+HEADER_LINE = "sample_id,click,conversion,common_feature_index,num_features,feature_list"
+
+
+@pytest.mark.parametrize(
+    "kind, content, message",
+    [
+        ("sample_skeleton", b"", "is empty"),
+        ("sample_skeleton", b"\n  \r\n\n", "is empty"),
+        ("sample_skeleton", HEADER_LINE.encode() + b"\n\n", "only a header line"),
+        ("sample_skeleton", b"\xef\xbb\xbf" + HEADER_LINE.encode() + b"\r\n",
+         "only a header line"),
+        ("sample_skeleton", bytes(range(256)) * 4, "not a text file: NUL byte"),
+        ("sample_skeleton", b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "name it \\*.gz"),
+        ("common_features", b"1,2\x00,3\n", "not a text file"),
+        ("ground_truth", b"\xff\xfes\x00a\x00", "UTF-16"),
+    ],
+)
+def test_empty_header_only_and_binary_files_fail_with_one_line(
+    tmp_path, kind, content, message, write_lines
+):
+    write_lines(tmp_path / "sample_skeleton_train.csv", [impression(1, 0, 0, "c", 5)])
+    write_lines(tmp_path / "common_features_train.csv", [user("c", 3)])
+    write_lines(tmp_path / "ground_truth_train.csv", [TRUTH_HEADER, "1,0.5,0.5,0"])
+    bad = tmp_path / f"{kind}_train.csv"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        ReadAliCCP(str(tmp_path), fields=FIELDS)
+    assert str(bad) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_header_line_is_skipped_not_rejected(
+    tmp_path, reasons_are, run_reader, write_lines
+):
+    write_lines(
+        tmp_path / "sample_skeleton_train.csv",
+        [HEADER_LINE, impression(1, 1, 0, "cA", 501), impression(2, 0, 0, "cA", 502)],
+    )
+    write_lines(
+        tmp_path / "common_features_train.csv",
+        ["common_feature_index,num_features,feature_list", user("cA", 11)],
+    )
+    reader = ReadAliCCP(str(tmp_path), fields=FIELDS)
+    assert reader.split_files == {keys.TRAIN_SPLIT: [str(tmp_path / "sample_skeleton_train.csv")]}
+    counters = run_reader(
+        reader,
+        equal_to([
+            row(1, keys.TRAIN_SPLIT, 1, 0, 11, 501),
+            row(2, keys.TRAIN_SPLIT, 0, 0, 11, 502),
+        ]),
+        reasons_are([]),
+    )
+    assert counters["header_lines_skipped"] == 2
+    assert counters["rows_read"] == 2
+
+
+def test_is_header_line():
+    assert raw_logs.is_header_line(HEADER_LINE.encode())
+    assert raw_logs.is_header_line(b"id,click,buy")
+    assert not raw_logs.is_header_line(impression(1, 0, 0, "c", 5).encode())
+    assert not raw_logs.is_header_line(b"sample_id,,conversion")
+    assert not raw_logs.is_header_line(b"cA,1,101\x0211\x031.0")
+    assert not raw_logs.is_header_line(b"id,\xff")
 
 
 def test_missing_files_fail_with_one_line(tmp_path, write_lines):
