@@ -65,6 +65,7 @@ from beam_jobs.transforms.statistics import constant_key
 from beam_jobs.transforms.vocabularies import ComputeVocabularies
 from beam_jobs.transforms.vocabularies import WriteVocabularyFn
 from tfcvr.features import keys
+from tfcvr.features.input_spec import DEFAULT_MAX_VALUE_BYTES
 from tfcvr.features.input_spec import SPEC_FILE
 
 __all__ = ["FORMATS", "add_arguments", "build_parser", "run", "run_job"]
@@ -109,6 +110,13 @@ def add_arguments(parser):
         "--top-k", type=int,
         help="cap every vocabulary at this many tokens (overrides the "
         "spec's vocab.top_k)",
+    )
+    parser.add_argument(
+        "--max-value-bytes", type=int,
+        help="longest categorical string value (UTF-8 bytes) a row may "
+        "carry; a row with a longer one is a value_too_long dead letter "
+        f"(overrides the spec's max_value_bytes, default "
+        f"{DEFAULT_MAX_VALUE_BYTES}; csv/parquet/jsonl)",
     )
     parser.add_argument(
         "--eval-fraction", type=float, default=0.1,
@@ -174,6 +182,7 @@ def _check_args(args):
         ("--min-count", args.min_count),
         ("--top-k", args.top_k),
         ("--shards", args.shards),
+        ("--max-value-bytes", args.max_value_bytes),
     ):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1. Received: {value}")
@@ -226,6 +235,14 @@ def _make_reader(args, files):
     spec = _find_spec(args, files)
     if spec is not None:
         spec = load_spec(spec)
+    if args.max_value_bytes is not None:
+        if spec is None:
+            raise ValueError(
+                f"--max-value-bytes applies to the formats read through an "
+                f"input spec ({', '.join(GENERIC_FORMATS)}); the "
+                f"{args.format} format takes none."
+            )
+        spec = dataclasses.replace(spec, max_value_bytes=args.max_value_bytes)
     options = _reader_options(args)
     try:
         reader = reader_class(args.input, spec=spec, **options)

@@ -1,4 +1,5 @@
 import datetime
+import functools
 import math
 
 from beam_jobs.readers import dead_letter as dl
@@ -123,10 +124,28 @@ def _numeric(number, column, reason):
         raise dl.DeadLetter(reason, f"column {column!r} {e}") from None
 
 
-def to_string(value, column):
-    """A non-empty str; None if missing."""
+def check_length(text, column, max_bytes):
+    """Raises a `value_too_long` DeadLetter when `text` takes more than
+    `max_bytes` bytes in UTF-8 (None: no cap)."""
+    # A character takes at most 4 bytes: shorter texts need no encoding.
+    if max_bytes is None or len(text) * 4 <= max_bytes:
+        return
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        raise dl.DeadLetter(
+            dl.VALUE_TOO_LONG,
+            f"column {column!r} value is {size:,} bytes, more than "
+            f"max_value_bytes={max_bytes:,}",
+        )
+
+
+def to_string(value, column, max_bytes=None):
+    """A non-empty str of at most `max_bytes` UTF-8 bytes (None: no cap);
+    None if missing."""
     if type(value) is str and "\n" not in value and "\r" not in value:
-        return value.strip() or None
+        text = value.strip()
+        check_length(text, column, max_bytes)
+        return text or None
     if value is None or _is_nan(value):
         return None
     if isinstance(value, (str, bytes, bytearray)):
@@ -137,6 +156,7 @@ def to_string(value, column):
                 dl.BAD_CATEGORICAL,
                 f"column {column!r} value contains a line break",
             )
+        check_length(text, column, max_bytes)
         return text or None
     if isinstance(value, bool):
         return str(int(value))
@@ -230,7 +250,9 @@ class RowConverter:
     numeric -> float or None, labels -> 0/1, extra columns -> float or None,
     `__key__` -> str and `__timestamp__` -> float when the spec has a
     timestamp. Missing feature values are allowed (stored as 0 values);
-    a missing label, row key or timestamp is a dead letter.
+    a missing label, row key or timestamp is a dead letter, and so is a
+    string value (or token) longer than the spec's `max_value_bytes`
+    (`value_too_long`).
 
     A multi-valued string is split by the column's `separator` (the whole
     string is one token when it has none); a weighted column's tokens are
@@ -259,7 +281,9 @@ class RowConverter:
         if kind == keys.CATEGORICAL_INT:
             return to_int
         if kind == keys.CATEGORICAL_STRING:
-            return to_string
+            return functools.partial(
+                to_string, max_bytes=self.spec.max_value_bytes
+            )
         if kind == keys.NUMERIC:
             return to_float
         return _MultiValued(
@@ -267,6 +291,7 @@ class RowConverter:
             max_len=settings["max_len"],
             weighted=bool(settings.get("weighted", False)),
             int_tokens=self.spec.value_dtype(name) == "int64",
+            max_bytes=self.spec.max_value_bytes,
         )
 
     def convert(self, record, raw_for_key=None):
@@ -312,16 +337,17 @@ class RowConverter:
 class _MultiValued:
     """Parses one multi-valued column (a picklable callable)."""
 
-    def __init__(self, separator, max_len, weighted, int_tokens):
+    def __init__(self, separator, max_len, weighted, int_tokens, max_bytes=None):
         self.separator = separator
         self.max_len = max_len
         self.weighted = weighted
         self.int_tokens = int_tokens
+        self.max_bytes = max_bytes
 
     def _token(self, token, column):
         if self.int_tokens:
             return to_int(token, column)
-        return to_string(token, column)
+        return to_string(token, column, self.max_bytes)
 
     def _split_weight(self, item, column):
         if isinstance(item, (list, tuple)) and len(item) == 2:

@@ -307,6 +307,10 @@ def test_multi_processing_matches_in_process(tmp_path):
           "colour=red"], "rejected its options"),
         (["--input", "{tmp}/logs/log.csv", "--format", "csv", "--split",
           "source"], "has none"),
+        (["--input", "{tmp}/logs/log.csv", "--format", "csv",
+          "--max-value-bytes", "0"], "--max-value-bytes must be >= 1"),
+        (["--input", "{tmp}/logs/log.csv", "--format", "aliccp",
+          "--max-value-bytes", "64"], "the aliccp format takes none"),
     ],
 )
 def test_user_errors_are_one_line_value_errors(tmp_path, argv, message):
@@ -394,3 +398,33 @@ def test_an_empty_training_split_is_an_error_for_every_format(tmp_path):
         f"none; 3 records read in all, 3 rejected (bad_label 3; see "
     )
 
+
+# === Oversized values ===
+
+
+def test_a_categorical_value_over_the_cap_is_a_dead_letter(tmp_path):
+    frame = impression_frame(rows=40)
+    frame.loc[3, "city"] = "x" * 2**20  # a 1 MiB token
+    data = tmp_path / "logs"
+    data.mkdir()
+    frame.to_csv(data / "log.csv", index=False)
+    (data / "spec.json").write_text(json.dumps(impression_spec()))
+    paris = int((frame["city"] == "paris").sum())
+    for flags, rejected in (((), 1), (("--max-value-bytes", "4"), 1 + paris)):
+        out = tmp_path / f"out{len(flags)}"
+        summary = _run(str(data / "log.csv"), "csv", out, *flags)
+        assert summary["rows_rejected"] == {dl.VALUE_TOO_LONG: rejected}
+        assert sum(summary["rows_written"].values()) == 40 - rejected
+        assert summary["accounting_ok"]
+        vocab = (out / keys.VOCAB_DIR / "city.txt").read_text().split("\n")
+        assert max(len(token) for token in vocab) <= 5
+        assert ("paris" in vocab) == (not flags)
+    (record,) = [
+        json.loads(line)
+        for path in glob.glob(str(tmp_path / "out0" / keys.REJECTED_DIR / "*"))
+        for line in open(path)
+    ]
+    assert record["detail"] == (
+        "column 'city' value is 1,048,576 bytes, more than max_value_bytes=1,024"
+    )
+    assert len(record["raw"]) == dl.MAX_RAW_CHARS

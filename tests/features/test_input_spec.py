@@ -6,6 +6,7 @@ from beam_jobs.example_logs import impression_spec
 from tfcvr.features import Schema
 from tfcvr.features import keys
 from tfcvr.features.input_spec import DEFAULT_MAX_LEN
+from tfcvr.features.input_spec import DEFAULT_MAX_VALUE_BYTES
 from tfcvr.features.input_spec import InputSpec
 
 
@@ -16,7 +17,7 @@ def _spec(**changes):
 
 
 def test_round_trip_through_json(tmp_path):
-    spec = InputSpec.from_dict(impression_spec())
+    spec = InputSpec.from_dict({**impression_spec(), "max_value_bytes": 64})
     path = spec.save(str(tmp_path / "spec.json"))
     loaded = InputSpec.load(path)
     assert loaded == spec
@@ -78,6 +79,7 @@ def test_defaults_fill_in():
     assert spec.labels == {keys.CLICK: keys.CLICK, keys.CONVERSION: keys.CONVERSION}
     assert spec.columns["h"]["max_len"] == DEFAULT_MAX_LEN
     assert spec.vocab == {"min_count": 1, "top_k": None, "num_oov": 1}
+    assert spec.max_value_bytes == DEFAULT_MAX_VALUE_BYTES == 1024
 
 
 def test_to_schema_fills_vocab_and_stats():
@@ -127,6 +129,8 @@ def test_extra_labels_follow_click_and_conversion():
         ({"vocab": {"top_k": 2.5}}, "vocab.top_k"),
         ({"vocab": {"size": 3}}, "unknown keys"),
         ({"surprise": 1}, "unknown keys"),
+        ({"max_value_bytes": 0}, "max_value_bytes must be a positive integer"),
+        ({"max_value_bytes": "1k"}, "max_value_bytes must be a positive integer"),
     ],
 )
 def test_invalid_specs_raise_one_line_errors(changes, message):

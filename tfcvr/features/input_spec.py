@@ -30,6 +30,10 @@ VOCAB_KEYS = ("min_count", "top_k", "num_oov")
 DEFAULT_VOCAB = {"min_count": 1, "top_k": None, "num_oov": 1}
 # Multi-valued columns keep this many values when the spec does not say.
 DEFAULT_MAX_LEN = 50
+# Longest categorical string value (UTF-8 bytes) a row may carry: ids,
+# names and tags are far shorter; a longer value is a broken record (a
+# whole document in one field) that would land in the vocabulary files.
+DEFAULT_MAX_VALUE_BYTES = 1024
 SPEC_FILE = "spec.json"
 
 
@@ -72,6 +76,10 @@ class InputSpec:
             splits and output order); without it a content hash is used.
         vocab: dict. `min_count` (default 1), `top_k` (default None) and
             `num_oov` (default 1) for every vocabulary.
+        max_value_bytes: int. Longest categorical string value, in UTF-8
+            bytes, of a single-valued column or of one token of a
+            multi-valued column; a row with a longer one is a
+            `value_too_long` dead letter. Defaults to 1024.
     """
 
     columns: dict
@@ -84,6 +92,7 @@ class InputSpec:
     timestamp: str | None = None
     row_key: str | None = None
     vocab: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_VOCAB))
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
 
     def __post_init__(self):
         if not isinstance(self.columns, dict) or not self.columns:
@@ -138,6 +147,7 @@ class InputSpec:
                 )
         self._check_vocab()
         self._check_groups()
+        _check_positive_int(self.max_value_bytes, "max_value_bytes")
 
     # === Validation ===
 
@@ -402,6 +412,7 @@ class InputSpec:
             "timestamp": self.timestamp,
             "row_key": self.row_key,
             "vocab": dict(self.vocab),
+            "max_value_bytes": self.max_value_bytes,
         }
         return config
 

@@ -139,6 +139,10 @@ def test_content_hash_key_without_row_key():
         ({"timestamp": "yesterday"}, dl.BAD_TIMESTAMP),
         ({"row_id": ""}, dl.MISSING_ROW_KEY),
         ({"city": b"\xffparis"}, dl.NON_UTF8),
+        ({"city": "x" * 2**20}, dl.VALUE_TOO_LONG),
+        ({"city": b"x" * 1025}, dl.VALUE_TOO_LONG),
+        # 600 characters, 1200 bytes: the cap counts UTF-8 bytes.
+        ({"tags": "t1:0.5;" + "\u00e9" * 600 + ":1"}, dl.VALUE_TOO_LONG),
     ],
 )
 def test_every_bad_value_has_its_reason(converter, changes, reason):
@@ -165,3 +169,19 @@ def test_renamed_label_sources():
     row = converter.convert(record)
     assert (row[keys.CLICK], row[keys.CONVERSION]) == (1, 1)
     assert "clk" not in row and "buy" not in row
+
+
+def test_the_value_cap_is_inclusive_and_set_by_the_spec():
+    default = RowConverter(InputSpec.from_dict(impression_spec()))
+    assert default.convert(_record(city="x" * 1024))["city"] == "x" * 1024
+    spec = InputSpec.from_dict({**impression_spec(), "max_value_bytes": 4})
+    small = RowConverter(spec)
+    assert small.convert(_record(city=" oslo "))["city"] == "oslo"
+    with pytest.raises(dl.DeadLetter) as info:
+        small.convert(_record(city="paris"))
+    assert info.value.reason == dl.VALUE_TOO_LONG
+    assert info.value.detail == (
+        "column 'city' value is 5 bytes, more than max_value_bytes=4"
+    )
+    # Integer ids are bounded by int64, not by the cap.
+    assert small.convert(_record(user_id="123456"))["user_id"] == 123456
