@@ -11,6 +11,7 @@ from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
 from tfcvr.models.registry import build_estimator
 from tfcvr.training.model_dir import MODEL_FILE
+from tfcvr.training.pretraining import plan_pretraining
 from tfcvr.training.strategy import get_strategy
 from tfcvr.training.throughput_callback import ThroughputCallback
 
@@ -40,7 +41,9 @@ def train(
 
     Saves `model_dir/model.keras`, a copy of `schema.json` and `vocab/` (so
     export needs only the model directory), `train_config.json` and
-    `history.json`.
+    `history.json`. An estimator with a first stage (a `PretrainingStage`,
+    e.g. CSTWA) gets it trained first on the same split, saved in
+    `model_dir/pretrained/` (see `tfcvr.training.pretraining`).
 
     Args:
         data_dir: str. Dataset directory written by `tfcvr preprocess`.
@@ -71,6 +74,18 @@ def train(
             f"steps_per_execution={steps_per_execution}"
         )
     data = DatasetDir(data_dir)
+    # Two-stage estimators (e.g. CSTWA) first train the model whose tables
+    # they are handed; see tfcvr.training.pretraining.
+    stage, model_params = plan_pretraining(
+        model, data.schema, params,
+        say=(lambda line: None) if verbose == 0 else None)
+    if stage is not None:
+        stage.run(lambda **run: train(
+            data_dir, batch_size=batch_size, strategy=strategy,
+            learning_rate=learning_rate, precision=precision,
+            steps_per_execution=steps_per_execution, validate=False,
+            cache=cache, seed=seed, jit_compile=jit_compile, verbose=verbose,
+            **run)[0], data_dir, data.schema, model_dir, epochs)
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy(precision)
     try:
@@ -85,8 +100,10 @@ def train(
             except ValueError:
                 eval_ds = None
         with dist.scope():
-            net = build_estimator(model, data.schema, params)
+            net = build_estimator(model, data.schema, model_params)
             net.build()
+            if stage is not None:
+                stage.hand_over(net)
             net.compile(
                 optimizer=keras.optimizers.Adam(learning_rate),
                 steps_per_execution=steps_per_execution,
@@ -114,6 +131,9 @@ def train(
         "examples_per_second": meter.examples_per_second,
         "wall_seconds": wall,
     }
+    if stage is not None:
+        info["pretraining"] = stage.record()
+        info["wall_seconds"] += stage.seconds + stage.graph_seconds
     if model_dir:
         save_model_dir(net, model_dir, data, {
             "data_dir": os.path.abspath(data_dir),
