@@ -12,6 +12,7 @@ from tfcvr.export.check_saved_model import keras_reference
 from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.export.sample_rows import synthetic_rows
+from tfcvr.testing.pretrained_tables import give_random_pretrained_tables
 from tfcvr.testing.tiny_model import tiny_raw_rows
 from tfcvr.features import keys
 from tfcvr.features import wire
@@ -315,6 +316,9 @@ def test_every_registered_estimator_exports(trained, tmp_path):
             backbone_config={"hidden_units": [8]},
         )
         estimator.build()
+        # A two-stage estimator exports what its first stage gave it
+        # (CSTWA: its graphs); the outputs must still equal the Keras model's.
+        give_random_pretrained_tables(estimator)
         path = export_saved_model(estimator, str(tmp_path), name=name,
                                   vocab_dir=model_dir, warmup_rows=2,
                                   include_auxiliary=True)
