@@ -2,7 +2,8 @@
 `add_arguments(parser)` and `run(args)`: `train_benchmark` (training
 throughput and peak memory), `serving_benchmark` (SavedModel and REST
 latency; `saved_model_timing` times the signatures in process,
-`http_burst` sends a burst of clients at once) and `grid`
+`http_burst` sends a burst of clients at once), `graph_benchmark` (the
+top-K neighbour-graph build of CSTWA's Structure Migrator) and `grid`
 (the estimator leaderboard).
 
 Only `grid` is imported here: it needs neither TensorFlow nor Keras. The

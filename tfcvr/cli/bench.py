@@ -7,6 +7,7 @@ SUITES = {
     "train": "tfcvr.bench.train_benchmark",
     "serve": "tfcvr.bench.serving_benchmark",
     "grid": "tfcvr.bench.grid.command",
+    "graph": "tfcvr.bench.graph_benchmark",
 }
 
 
@@ -19,8 +20,9 @@ def add_arguments(parser):
     parser.add_argument(
         "suite_args", nargs=argparse.REMAINDER, metavar="[SUITE] ...",
         help="SUITE: train (training throughput), serve (SavedModel/REST "
-             "latency) or grid (estimators x seeds x datasets leaderboard, the "
-             "default); then the suite's own flags (tfcvr bench SUITE --help)",
+             "latency), graph (top-K neighbour-graph build) or grid "
+             "(estimators x seeds x datasets leaderboard, the default); then "
+             "the suite's own flags (tfcvr bench SUITE --help)",
     )
 
 

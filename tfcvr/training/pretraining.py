@@ -81,6 +81,11 @@ class PretrainingPlan:
         epochs=, model_dir=)` (returning the model), or loads the reused
         directory; returns the model."""
         started = time.perf_counter()
+        if self.reused_dir is not None and data_dir is None:
+            raise ValueError(
+                f"{self.stage.option('model_dir')} is checked against a "
+                f"dataset directory, and this run reads none."
+            )
         if self.reused_dir is not None:
             self.say(f"stage 1/2: reusing the {self.stage.name} model in "
                      f"{self.reused_dir}")
