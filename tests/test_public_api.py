@@ -24,6 +24,7 @@ PACKAGES = (
     "tfcvr.layers.backbones",
     "tfcvr.layers.core",
     "tfcvr.layers.embedding",
+    "tfcvr.layers.graph",
     "tfcvr.losses",
     "tfcvr.models",
     "tfcvr.serving",
@@ -116,7 +117,8 @@ class PublicAPITest(unittest.TestCase):
             # of `tfcvr bench train` on a JAX-only machine.
             block.blocked = {"tensorflow"}
             os.environ["KERAS_BACKEND"] = "jax"
-            for name in ("tfcvr.models", "tfcvr.training.throughput_callback"):
+            for name in ("tfcvr.models", "tfcvr.training.throughput_callback",
+                         "tfcvr.training.pretraining"):
                 importlib.import_module(name)
             print("imported")
         """)

@@ -1,4 +1,5 @@
-"""Keras layers (keras.ops only): embeddings, MLPs, multi-task backbones."""
+"""Keras layers (keras.ops only): embeddings, MLPs, multi-task backbones,
+graph layers."""
 
 from tfcvr.layers.backbones import BACKBONES
 from tfcvr.layers.backbones import PLE
@@ -12,6 +13,8 @@ from tfcvr.layers.backbones import register_backbone
 from tfcvr.layers.core import MLP
 from tfcvr.layers.core import AITModule
 from tfcvr.layers.embedding import FeatureEmbedding
+from tfcvr.layers.graph import GraphPropagation
+from tfcvr.layers.graph import TopKNeighbourGraph
 
 __all__ = [
     "AITModule",
@@ -19,11 +22,13 @@ __all__ = [
     "Backbone",
     "DCNv2",
     "FeatureEmbedding",
+    "GraphPropagation",
     "IndependentTowers",
     "MLP",
     "MMoE",
     "PLE",
     "SharedBottom",
+    "TopKNeighbourGraph",
     "get_backbone",
     "register_backbone",
 ]

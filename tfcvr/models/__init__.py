@@ -10,6 +10,7 @@ from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
 from tfcvr.models.estimators.aitm import AITM
 from tfcvr.models.estimators.choruscvr import ChorusCVR
+from tfcvr.models.estimators.cstwa import CSTWA
 from tfcvr.models.estimators.dcmt import DCMT
 from tfcvr.models.estimators.ddpo import DDPO
 from tfcvr.models.estimators.dr_jl import DRJL
@@ -22,6 +23,7 @@ from tfcvr.models.estimators.multi_dr import MultiDR
 from tfcvr.models.estimators.multi_ipw import MultiIPW
 from tfcvr.models.estimators.naive_cvr import NaiveCVR
 from tfcvr.models.estimators.nise import NISE
+from tfcvr.models.pretraining_stage import PretrainingStage
 from tfcvr.models.registry import ESTIMATORS
 from tfcvr.models.registry import build_estimator
 from tfcvr.models.registry import estimator_names
@@ -31,6 +33,7 @@ from tfcvr.models.registry import register_estimator
 __all__ = [
     "AITM",
     "AlternatingTraining",
+    "CSTWA",
     "CVRModel",
     "ChorusCVR",
     "DCMT",
@@ -47,6 +50,7 @@ __all__ = [
     "MultiIPW",
     "NISE",
     "NaiveCVR",
+    "PretrainingStage",
     "build_estimator",
     "estimator_names",
     "get_estimator",

@@ -2,6 +2,8 @@
 
 from tfcvr.testing.estimator_test_case import EstimatorTestCase
 from tfcvr.testing.numpy_reference import np_bce
+from tfcvr.testing.pretrained_tables import give_random_pretrained_tables
+from tfcvr.testing.pretrained_tables import random_pretrained_tables
 from tfcvr.testing.synthetic import TINY_BACKBONES
 from tfcvr.testing.synthetic import synthetic_batch
 from tfcvr.testing.synthetic import tiny_schema
@@ -11,7 +13,9 @@ __all__ = [
     "EstimatorTestCase",
     "TINY_BACKBONES",
     "TestCase",
+    "give_random_pretrained_tables",
     "np_bce",
+    "random_pretrained_tables",
     "synthetic_batch",
     "tiny_schema",
 ]

@@ -15,6 +15,7 @@ _EXPORTS = {
     "get_strategy": "tfcvr.training.strategy",
     "load_model_dir": "tfcvr.training.model_dir",
     "parse_params": "tfcvr.training.params",
+    "plan_pretraining": "tfcvr.training.pretraining",
     "train": "tfcvr.training.trainer",
 }
 

@@ -2,12 +2,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
+from tfcvr.serialization import register_serializable
 
 LAYER_COMBINATIONS = ("last", "mean")
 
 
-@tfcvr_export("tfcvr.layers.GraphPropagation")
+@register_serializable
 class GraphPropagation(keras.layers.Layer):
     """Message passing over a fixed neighbour graph, for a batch of ids.
 

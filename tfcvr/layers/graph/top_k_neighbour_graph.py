@@ -3,7 +3,7 @@ import math
 import keras
 from keras import ops
 
-from tfcvr.api_export import tfcvr_export
+from tfcvr.serialization import register_serializable
 
 WEIGHTINGS = ("uniform", "softmax")
 
@@ -14,7 +14,7 @@ _SELF = -8.0
 _VALID_ABOVE = -2.0
 
 
-@tfcvr_export("tfcvr.layers.TopKNeighbourGraph")
+@register_serializable
 class TopKNeighbourGraph(keras.layers.Layer):
     """Top-K cosine-similarity neighbour graph of the rows of a table.
 
