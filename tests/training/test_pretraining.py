@@ -46,6 +46,8 @@ def test_an_ablation_without_the_tables_runs_one_stage():
 def test_bad_stage_options_are_one_line_errors():
     with pytest.raises(ValueError, match="ctr_params must be a dict"):
         plan_pretraining("cstwa", tiny_schema(), {"ctr_params": 3})
+    with pytest.raises(ValueError, match="ctr_epochs must be a positive int"):
+        plan_pretraining("cstwa", tiny_schema(), {"ctr_epochs": 0})
     with pytest.raises(ValueError, match="one-stage estimator"):
         plan_pretraining("cstwa", tiny_schema(), {"ctr_model": "cstwa"})
     with pytest.raises(ValueError, match="no_such_argument"):

@@ -204,7 +204,7 @@ def run(args):
         "peak_rss_mb": round(peak_rss_mb, 1),
         "wall_seconds": round(wall, 2),
         "total_seconds": round(
-            wall + (stage.seconds + stage.graph_seconds if stage else 0), 2),
+            wall + (stage.seconds + stage.hand_over_seconds if stage else 0), 2),
         "backend": keras.backend.backend(),
     }
     if stage is not None:

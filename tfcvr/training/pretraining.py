@@ -67,6 +67,14 @@ class PretrainingPlan:
         self.params.update(stage.params)
         self.params.update(extra)
         self.epochs = options.get(stage.option("epochs"))
+        if self.epochs is not None and (
+            isinstance(self.epochs, bool) or not isinstance(self.epochs, int)
+            or self.epochs < 1
+        ):
+            raise ValueError(
+                f"{stage.option('epochs')} must be a positive int. Received: "
+                f"{self.epochs!r}"
+            )
         if getattr(get_estimator(self.estimator), "pretraining", None):
             raise ValueError(
                 f"{stage.option('model')} must be a one-stage estimator. "
@@ -74,7 +82,7 @@ class PretrainingPlan:
             )
         self.source = None
         self.seconds = 0.0
-        self.graph_seconds = 0.0
+        self.hand_over_seconds = 0.0
 
     def run(self, train_model, data_dir, schema, model_dir=None, epochs=1):
         """Trains the first model with `train_model(model=, params=,
@@ -108,10 +116,10 @@ class PretrainingPlan:
         started = time.perf_counter()
         tables = embedding_tables(self.source, self.wanted)
         net.set_pretrained_tables(tables)
-        self.graph_seconds = time.perf_counter() - started
+        self.hand_over_seconds = time.perf_counter() - started
         self.say(f"stage 1/2: done in {self.seconds:.1f}s; {self.model} took "
                  f"the tables of {', '.join(self.wanted)} in "
-                 f"{self.graph_seconds:.1f}s")
+                 f"{self.hand_over_seconds:.1f}s")
         self.say(f"stage 2/2: training {self.model}")
 
     def record(self):
@@ -122,7 +130,7 @@ class PretrainingPlan:
             "reused_model_dir": self.reused_dir,
             "tables": list(self.wanted),
             "seconds": self.seconds,
-            "hand_over_seconds": self.graph_seconds,
+            "hand_over_seconds": self.hand_over_seconds,
         }
 
 

@@ -60,7 +60,8 @@ def train(
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
-        throughput and the wall time.
+        throughput and the wall time (both stages of a two-stage estimator,
+        whose first is also under `info["pretraining"]`).
     """
     if precision not in PRECISIONS:
         raise ValueError(
@@ -133,7 +134,7 @@ def train(
     }
     if stage is not None:
         info["pretraining"] = stage.record()
-        info["wall_seconds"] += stage.seconds + stage.graph_seconds
+        info["wall_seconds"] += stage.seconds + stage.hand_over_seconds
     if model_dir:
         save_model_dir(net, model_dir, data, {
             "data_dir": os.path.abspath(data_dir),

@@ -316,8 +316,10 @@ class CSTWA(CVRModel):
 
     @staticmethod
     def _graph_fields(schema, use_structure_migrator):
+        if not use_structure_migrator:
+            return []
         fields = [f for f in (schema.user_id, schema.item_id) if f is not None]
-        if use_structure_migrator and not fields:
+        if not fields:
             raise ValueError(
                 "CSTWA's Structure Migrator builds user-user and item-item "
                 "graphs, so the schema must name a user_id or an item_id "
@@ -331,7 +333,7 @@ class CSTWA(CVRModel):
                     f"CSTWA's graphs are over single-valued categorical ids. "
                     f"Received: {name} of kind {spec.kind!r}"
                 )
-        return list(dict.fromkeys(fields)) if use_structure_migrator else []
+        return list(dict.fromkeys(fields))
 
     def build(self, input_shape=None):
         if self.built:
