@@ -9,6 +9,7 @@ from tfcvr.models import CSTWA
 from tfcvr.models.estimators.cstwa import _tower_layer
 from tfcvr.testing import EstimatorTestCase
 from tfcvr.testing import np_bce
+from tfcvr.testing.gradients import backend_gradients
 from tfcvr.testing.pretrained_tables import give_random_pretrained_tables
 from tfcvr.testing.pretrained_tables import random_pretrained_tables
 
@@ -56,21 +57,7 @@ def np_cstwa_terms(click, conversion, ctr, cvr, weights=(1.0, 1.0, 0.0),
 
 def gradient(fn, x):
     """d sum(fn(x)) / dx on the current backend (zeros where none flows)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = ops.sum(fn(x))
-        grad = tape.gradient(total, x)
-        return np.zeros(x.shape) if grad is None else grad.numpy()
-    if backend == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda v: jax.numpy.sum(fn(v)))(x))
-    pytest.skip(f"no gradient helper for {backend}")
+    return backend_gradients(lambda v: ops.sum(fn(v)), x)[0]
 
 
 def sigmoid(x):
