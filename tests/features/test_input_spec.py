@@ -170,3 +170,36 @@ def test_load_errors(tmp_path):
         InputSpec.load(str(bad))
     with pytest.raises(ValueError, match="`columns` object"):
         InputSpec.from_dict([1, 2])
+
+
+def test_check_matches_compares_the_encoding_not_the_log_layout():
+    spec = InputSpec.from_dict(impression_spec())
+    sizes = {"item": 120, "city": 5, "tags": 5, "user_id": 40}
+    stats = {"price": {"mean": 2.0, "std": 1.0, "min": 0.0, "max": 5.0},
+             "age": {"mean": 40.0, "std": 12.0, "min": 18.0, "max": 60.0}}
+    schema = spec.to_schema(sizes, stats)
+    assert spec.computed_from(schema) == (sizes, stats)
+    spec.check_matches(schema, source="runs/m")
+    # Another separator reads another log layout into the same encoding.
+    relaid = impression_spec()
+    relaid["columns"]["hist"]["separator"] = ";"
+    InputSpec.from_dict(relaid).check_matches(schema, source="runs/m")
+    changed = impression_spec()
+    changed["columns"]["user_id"] = {"kind": "categorical_string"}
+    changed["columns"]["hist"]["max_len"] = 9
+    del changed["columns"]["age"]
+    with pytest.raises(ValueError) as info:
+        InputSpec.from_dict(changed).check_matches(schema, source="runs/m")
+    message = str(info.value)
+    assert "\n" not in message and "runs/m" in message
+    assert "age (not in the spec)" in message
+    assert "hist (max_len)" in message
+    assert "user_id (kind, value_dtype)" in message
+
+
+def test_features_only_columns():
+    spec = InputSpec.from_dict(impression_spec())
+    assert spec.feature_source_columns == tuple(spec.columns) + (keys.ROW_ID,)
+    spec.check_columns(spec.feature_source_columns, features_only=True)
+    with pytest.raises(ValueError, match="click"):
+        spec.check_columns(spec.feature_source_columns)

@@ -5,6 +5,7 @@ import os
 from tfcvr.features import keys
 from tfcvr.features.feature_spec import FeatureSpec
 from tfcvr.features.schema import Schema
+from tfcvr.features.vocab_fingerprint import ENCODING_FIELDS
 
 # Per-column keys a user may write: FeatureSpec fields that describe the raw
 # column, plus per-column vocabulary overrides. Fields the Beam job computes
@@ -353,10 +354,22 @@ class InputSpec:
         names += [c for c in (self.timestamp, self.row_key) if c is not None]
         return tuple(dict.fromkeys(names))
 
-    def check_columns(self, available, source="the input"):
-        """Raises a one-line ValueError naming source columns not available."""
+    @property
+    def feature_source_columns(self):
+        """The raw columns that scoring needs: features and the row key."""
+        names = list(self.columns)
+        if self.row_key is not None:
+            names.append(self.row_key)
+        return tuple(dict.fromkeys(names))
+
+    def check_columns(self, available, source="the input", features_only=False):
+        """Raises a one-line ValueError naming source columns not available
+        (only the `feature_source_columns` when `features_only`)."""
         available = set(available)
-        missing = [c for c in self.source_columns if c not in available]
+        needed = (
+            self.feature_source_columns if features_only else self.source_columns
+        )
+        missing = [c for c in needed if c not in available]
         if missing:
             raise ValueError(
                 f"The input spec names columns that {source} does not have: "
@@ -399,6 +412,60 @@ class InputSpec:
             timestamp=self.timestamp,
             metadata=dict(metadata or {}),
         )
+
+    def computed_from(self, schema):
+        """`(vocab_sizes, stats)` for `to_schema`, taken from an existing
+        schema instead of computed from rows (encoding a log with another
+        dataset's vocabulary)."""
+        given = {f.name: f for f in schema.features}
+        sizes, stats = {}, {}
+        for name in self.columns:
+            if name not in given:
+                continue
+            if self.vocab_name(name) is not None:
+                sizes[self.vocab_name(name)] = given[name].vocab_size
+            elif self.kind(name) == keys.NUMERIC:
+                stats[name] = {
+                    k: getattr(given[name], k)
+                    for k in ("mean", "std", "min", "max")
+                }
+        return sizes, stats
+
+    def check_matches(self, schema, source="the schema"):
+        """Raises a one-line ValueError unless this spec, with `schema`'s
+        vocabulary sizes and statistics, gives `schema`'s features with the
+        same encoding (`vocab_fingerprint.ENCODING_FIELDS`: kinds, dtypes,
+        buckets, lengths, transforms) and vocabulary files (embedding
+        groups), so that rows read with it mean what
+        the schema's vocabulary and model expect. How raw text is split
+        (`separator`) may differ: it describes the log, not the encoding.
+
+        Args:
+            schema: `Schema` (of a dataset or model directory).
+            source: str. How the schema is named in the message.
+        """
+        given = {f.name: f for f in schema.features}
+        sizes, stats = self.computed_from(schema)
+        derived = {f.name: f for f in self.to_schema(sizes, stats).features}
+        differences = []
+        for name in sorted(set(given) | set(derived)):
+            if name not in derived:
+                differences.append(f"{name} (not in the spec)")
+            elif name not in given:
+                differences.append(f"{name} (not in {source})")
+            else:
+                fields = [
+                    k for k in ENCODING_FIELDS + ("vocab_file",)
+                    if getattr(derived[name], k) != getattr(given[name], k)
+                ]
+                if fields:
+                    differences.append(f"{name} ({', '.join(fields)})")
+        if differences:
+            raise ValueError(
+                f"The input spec does not describe the features of {source}: "
+                f"{'; '.join(differences)}. Use the spec that data was "
+                f"preprocessed with (its {SPEC_FILE})."
+            )
 
     # === Serialization ===
 
