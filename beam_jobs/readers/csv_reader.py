@@ -31,6 +31,7 @@ class CsvReader(GenericReader):
         column_names: list of str or None. Names of the fields of files
             without a header row; None reads each file's first line.
         drop_click0_conversion1: bool. See `RowConverter`.
+        features_only: bool. See `GenericReader`.
     """
 
     format_name = "csv"
@@ -43,8 +44,11 @@ class CsvReader(GenericReader):
         delimiter=",",
         column_names=None,
         drop_click0_conversion1=True,
+        features_only=False,
     ):
-        super().__init__(file_pattern, spec, drop_click0_conversion1)
+        super().__init__(
+            file_pattern, spec, drop_click0_conversion1, features_only
+        )
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise ValueError(
                 f"delimiter must be one character. Received: "
@@ -63,20 +67,26 @@ class CsvReader(GenericReader):
                 raise ValueError(
                     f"{path} has duplicate column names {duplicates}."
                 )
-            self.spec.check_columns(header, source=path)
+            self.check_columns(header, source=path)
             self.headers[path] = header
+        self.skip_header_lines = 0 if self.column_names else 1
+
+    def parse_fn(self):
+        return ParseCsvLineFn(
+            self.spec,
+            self.headers,
+            self.delimiter,
+            self.drop_click0_conversion1,
+            self.features_only,
+        )
+
+    def local_elements(self):
+        return self.local_lines(self.skip_header_lines)
 
     def expand(self, pbegin):
-        lines = self.read_lines(
-            pbegin, skip_header_lines=0 if self.column_names else 1
-        )
+        lines = self.read_lines(pbegin, self.skip_header_lines)
         parsed = lines | "ParseCsv" >> beam.ParDo(
-            ParseCsvLineFn(
-                self.spec,
-                self.headers,
-                self.delimiter,
-                self.drop_click0_conversion1,
-            )
+            self.parse_fn()
         ).with_outputs(dl.REJECTED, main=dl.ROWS)
         return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
 
@@ -84,8 +94,11 @@ class CsvReader(GenericReader):
 class ParseCsvLineFn(LineParseFn):
     """`(path, bytes line)` -> row, or a dead letter tagged `rejected`."""
 
-    def __init__(self, spec, headers, delimiter=",", drop_click0_conversion1=True):
-        super().__init__(spec, drop_click0_conversion1)
+    def __init__(
+        self, spec, headers, delimiter=",", drop_click0_conversion1=True,
+        features_only=False,
+    ):
+        super().__init__(spec, drop_click0_conversion1, features_only)
         self.headers = headers
         self.delimiter = delimiter
 

@@ -92,6 +92,16 @@ def read_lines(pbegin, files, skip_header_lines=0):
     )
 
 
+def iter_lines(path, skip_header_lines=0):
+    """The lines of a (possibly compressed) file as bytes without their
+    line feed, as `read_lines` splits them (a last line without one is
+    kept; a carriage return is left to `clean_line`)."""
+    with FileSystems.open(path) as f:
+        for number, raw in enumerate(iter(f.readline, b"")):
+            if number >= skip_header_lines:
+                yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
 def clean_line(raw):
     """A bytes line without its trailing CR and a leading UTF-8 byte-order
     mark.

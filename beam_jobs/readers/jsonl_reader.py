@@ -25,13 +25,19 @@ class JsonlReader(GenericReader):
         file_pattern: str. Path, directory, glob or comma-separated list.
         spec: `InputSpec`, dict or spec.json path.
         drop_click0_conversion1: bool. See `RowConverter`.
+        features_only: bool. See `GenericReader`.
     """
 
     format_name = "jsonl"
     extensions = (".jsonl", ".ndjson")
 
-    def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
-        super().__init__(file_pattern, spec, drop_click0_conversion1)
+    def __init__(
+        self, file_pattern, spec=None, drop_click0_conversion1=True,
+        features_only=False,
+    ):
+        super().__init__(
+            file_pattern, spec, drop_click0_conversion1, features_only
+        )
         seen = set()
         parsed_any = False
         for raw in read_head(self.files[0], _HEAD_LINES):
@@ -43,14 +49,22 @@ class JsonlReader(GenericReader):
                 parsed_any = True
                 seen.update(record)
         if parsed_any:
-            self.spec.check_columns(
+            self.check_columns(
                 seen, source=f"{self.files[0]} (first {_HEAD_LINES} lines)"
             )
+
+    def parse_fn(self):
+        return ParseJsonLineFn(
+            self.spec, self.drop_click0_conversion1, self.features_only
+        )
+
+    def local_elements(self):
+        return self.local_lines()
 
     def expand(self, pbegin):
         lines = self.read_lines(pbegin)
         parsed = lines | "ParseJsonl" >> beam.ParDo(
-            ParseJsonLineFn(self.spec, self.drop_click0_conversion1)
+            self.parse_fn()
         ).with_outputs(dl.REJECTED, main=dl.ROWS)
         return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
 

@@ -2,6 +2,7 @@ import datetime
 import json
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import parquetio
 from apache_beam.io.filesystems import FileSystems
@@ -38,13 +39,26 @@ class ParquetReader(GenericReader):
         file_pattern: str. Path, directory, glob or comma-separated list.
         spec: `InputSpec`, dict or spec.json path.
         drop_click0_conversion1: bool. See `RowConverter`.
+        features_only: bool. See `GenericReader`.
     """
 
     format_name = "parquet"
     extensions = (".parquet", ".pq")
+    # Records per Arrow table when read without a pipeline.
+    local_batch_rows = 65536
 
-    def __init__(self, file_pattern, spec=None, drop_click0_conversion1=True):
-        super().__init__(file_pattern, spec, drop_click0_conversion1)
+    def __init__(
+        self, file_pattern, spec=None, drop_click0_conversion1=True,
+        features_only=False,
+    ):
+        super().__init__(
+            file_pattern, spec, drop_click0_conversion1, features_only
+        )
+        self.columns = list(
+            self.spec.feature_source_columns
+            if self.features_only
+            else self.spec.source_columns
+        )
         for path in self.files:
             try:
                 with FileSystems.open(path) as f:
@@ -54,7 +68,21 @@ class ParquetReader(GenericReader):
                     f"{path} is not a readable Parquet file: "
                     f"{dl.one_line(e, 200)}"
                 ) from None
-            self.spec.check_columns(names, source=path)
+            self.check_columns(names, source=path)
+
+    def parse_fn(self):
+        return ConvertArrowTableFn(
+            self.spec, self.drop_click0_conversion1, self.features_only
+        )
+
+    def local_elements(self):
+        for path in self.files:
+            with FileSystems.open(path) as f:
+                batches = pq.ParquetFile(f).iter_batches(
+                    batch_size=self.local_batch_rows, columns=self.columns
+                )
+                for batch in batches:
+                    yield path, pa.Table.from_batches([batch])
 
     def expand(self, pbegin):
         tables = (
@@ -62,11 +90,11 @@ class ParquetReader(GenericReader):
             | "ListFiles" >> beam.Create(self.files)
             | "ReadParquet"
             >> parquetio.ReadAllFromParquetBatched(
-                columns=list(self.spec.source_columns), with_filename=True
+                columns=self.columns, with_filename=True
             )
         )
         parsed = tables | "ConvertRecords" >> beam.ParDo(
-            ConvertArrowTableFn(self.spec, self.drop_click0_conversion1)
+            self.parse_fn()
         ).with_outputs(dl.REJECTED, main=dl.ROWS)
         return {dl.ROWS: parsed[dl.ROWS], dl.REJECTED: parsed[dl.REJECTED]}
 
@@ -74,14 +102,17 @@ class ParquetReader(GenericReader):
 class ConvertArrowTableFn(beam.DoFn):
     """`(path, pyarrow.Table)` -> one row per record, or dead letters."""
 
-    def __init__(self, spec, drop_click0_conversion1=True):
+    def __init__(self, spec, drop_click0_conversion1=True, features_only=False):
         self.spec = spec
         self.drop_click0_conversion1 = drop_click0_conversion1
+        self.features_only = features_only
         self._converter = None
 
     def setup(self):
         self._converter = RowConverter(
-            self.spec, drop_click0_conversion1=self.drop_click0_conversion1
+            self.spec,
+            drop_click0_conversion1=self.drop_click0_conversion1,
+            features_only=self.features_only,
         )
 
     def process(self, element):

@@ -258,23 +258,30 @@ class RowConverter:
     string is one token when it has none); a weighted column's tokens are
     `value:weight` (or `[value, weight]` pairs in JSON).
 
+    With `features_only` (scoring a log: `tfcvr predict`) only the feature
+    columns and the row key are read: labels, extra columns and the
+    timestamp are neither needed nor checked.
+
     Args:
         spec: `tfcvr.features.input_spec.InputSpec`.
         drop_click0_conversion1: bool. Reject rows with a conversion but no
             click (reason `click0_conversion1`): the entire-space model
             reads conversion as click-and-convert.
+        features_only: bool. Read only features and the row key.
     """
 
-    def __init__(self, spec, drop_click0_conversion1=True):
+    def __init__(self, spec, drop_click0_conversion1=True, features_only=False):
         self.spec = spec
         self.drop_click0_conversion1 = bool(drop_click0_conversion1)
-        self._labels = list(spec.labels.items())
+        self.features_only = bool(features_only)
+        self._labels = [] if features_only else list(spec.labels.items())
         # (row name, fn(value, column), weighted): one call per column.
         self._steps = [
             (name, self._column_fn(name, settings), bool(settings.get("weighted")))
             for name, settings in spec.columns.items()
         ]
-        self._steps += [(name, to_float, False) for name in spec.extra_columns]
+        if not features_only:
+            self._steps += [(name, to_float, False) for name in spec.extra_columns]
 
     def _column_fn(self, name, settings):
         kind = settings["kind"]
@@ -309,6 +316,7 @@ class RowConverter:
             row[label] = to_label(get(source), source)
         if (
             self.drop_click0_conversion1
+            and not self.features_only
             and row[keys.CLICK] == 0
             and row[keys.CONVERSION] == 1
         ):
@@ -321,7 +329,7 @@ class RowConverter:
                 row[name], row[name + keys.WEIGHT_SUFFIX] = fn(get(name), name)
             else:
                 row[name] = fn(get(name), name)
-        if spec.timestamp is not None:
+        if spec.timestamp is not None and not self.features_only:
             row[TIMESTAMP_FIELD] = to_timestamp(
                 get(spec.timestamp), spec.timestamp
             )

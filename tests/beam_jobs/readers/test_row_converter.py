@@ -185,3 +185,15 @@ def test_the_value_cap_is_inclusive_and_set_by_the_spec():
     )
     # Integer ids are bounded by int64, not by the cap.
     assert small.convert(_record(user_id="123456"))["user_id"] == 123456
+
+
+def test_features_only_reads_features_and_the_row_key():
+    spec = InputSpec.from_dict(impression_spec())
+    converter = RowConverter(spec, features_only=True)
+    record = _record(click="", conversion="7", true_cvr="x", timestamp="")
+    row = converter.convert(record)
+    assert set(row) == set(spec.columns) | {"tags__weight", KEY_FIELD}
+    assert row[KEY_FIELD] == "7" and row["item_id"] == 11
+    with pytest.raises(dl.DeadLetter) as info:
+        converter.convert(_record(price="cheap", click=""))
+    assert info.value.reason == dl.BAD_NUMERIC
