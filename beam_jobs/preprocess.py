@@ -12,8 +12,15 @@ above).
 
 The output directory (see DESIGN.md and the dataset contract):
 `schema.json`, `vocab/<feature_or_group>.txt`, `train/part-*.tfrecord.gz`,
-`eval/part-*.tfrecord.gz`, `rejected/part-*.jsonl` (dead letters) and
-`summary.json` (rows read == rows written + rows rejected, always).
+`eval/part-*.tfrecord.gz`, `rejected/part-*.jsonl` (dead letters),
+`spec.json` (the input spec the rows were read with) and `summary.json`
+(rows read == rows written + rows rejected, always).
+
+With `--vocab-from DIR` (a dataset or model directory) the vocabularies and
+numeric statistics are not computed: DIR's vocabulary files are copied and
+its encoding kept, so a held-out log is scored the way the model was
+trained; unseen values go to the OOV buckets and are counted per feature
+in `summary.json` (`oov`).
 """
 
 import argparse
@@ -28,6 +35,7 @@ import sys
 import time
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions
@@ -50,6 +58,9 @@ from beam_jobs.readers.row_converter import to_timestamp
 from beam_jobs.transforms.metadata import WriteMetadataFn
 from beam_jobs.transforms.metadata import read_json
 from beam_jobs.transforms.metadata import write_json
+from beam_jobs.transforms.oov import OOV
+from beam_jobs.transforms.oov import VALUES
+from beam_jobs.transforms.oov import CountOOV
 from beam_jobs.transforms.shards import JSONL
 from beam_jobs.transforms.shards import TFRECORD_GZ
 from beam_jobs.transforms.shards import EncodeExampleFn
@@ -57,6 +68,7 @@ from beam_jobs.transforms.shards import WriteShards
 from beam_jobs.transforms.split import SPLIT_METHODS
 from beam_jobs.transforms.split import SPLIT_ROWS
 from beam_jobs.transforms.split import TRAIN_ROWS
+from beam_jobs.transforms.split import WHOLE_INPUT_SPLITS
 from beam_jobs.transforms.split import AssignSplitFn
 from beam_jobs.transforms.split import ComputeTimeCut
 from beam_jobs.transforms.statistics import ComputeNumericStats
@@ -64,7 +76,9 @@ from beam_jobs.transforms.statistics import CountPerBundleFn
 from beam_jobs.transforms.statistics import constant_key
 from beam_jobs.transforms.vocabularies import ComputeVocabularies
 from beam_jobs.transforms.vocabularies import WriteVocabularyFn
+from tfcvr.features import Schema
 from tfcvr.features import keys
+from tfcvr.features import vocab_fingerprint as vf
 from tfcvr.features.input_spec import DEFAULT_MAX_VALUE_BYTES
 from tfcvr.features.input_spec import SPEC_FILE
 
@@ -79,6 +93,7 @@ _OUTPUTS = (
     keys.REJECTED_DIR,
     keys.VOCAB_DIR,
     keys.SCHEMA_FILE,
+    SPEC_FILE,
     dl.SUMMARY_FILE,
 )
 
@@ -98,8 +113,16 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output dataset directory")
     parser.add_argument(
         "--spec",
-        help="input spec JSON (default: spec.json beside the input files, "
-        "for csv/parquet/jsonl)",
+        help="input spec JSON (default: the --vocab-from directory's "
+        "spec.json, else spec.json beside the input files, for "
+        "csv/parquet/jsonl)",
+    )
+    parser.add_argument(
+        "--vocab-from", metavar="DIR",
+        help="encode with the vocabularies and statistics of this dataset "
+        "or model directory instead of computing them (a held-out or test "
+        "log scored like the training data; unseen values are counted per "
+        "feature in summary.json)",
     )
     parser.add_argument(
         "--min-count", type=int,
@@ -121,12 +144,16 @@ def add_arguments(parser):
     parser.add_argument(
         "--eval-fraction", type=float, default=0.1,
         help="share of rows in the eval split (hash or time split); "
-        "default 0.1",
+        "default 0.1; 1 sends every row to eval (as --split eval)",
     )
     parser.add_argument(
         "--split", choices=SPLIT_METHODS, default="auto",
         help="auto (default): the format's own split if it has one, else "
-        "by time if the spec has a timestamp, else by a hash of the row key",
+        "by time if the spec has a timestamp, else by a hash of the row "
+        "key; auto, time and hash move --eval-fraction of the input (10%% "
+        "by default) to eval, also from a training log. train / eval: the "
+        "whole input to that split (a test log: --split eval --vocab-from "
+        "DIR)",
     )
     parser.add_argument(
         "--split-timestamp",
@@ -174,10 +201,31 @@ def _check_args(args):
             f"Unknown --format {args.format!r}. Known formats: "
             f"{', '.join(sorted(FORMATS))}"
         )
-    if not 0 <= args.eval_fraction < 1:
+    if not 0 <= args.eval_fraction <= 1:
         raise ValueError(
-            f"--eval-fraction must be in [0, 1). Received: {args.eval_fraction}"
+            f"--eval-fraction must be in [0, 1]. Received: {args.eval_fraction}"
         )
+    if args.eval_fraction == 1:
+        if args.split not in ("auto", "hash", keys.EVAL_SPLIT):
+            raise ValueError(
+                f"--eval-fraction 1 sends every row to eval, which --split "
+                f"{args.split} contradicts; use --split eval."
+            )
+        args.split = keys.EVAL_SPLIT
+    if args.split == keys.EVAL_SPLIT and args.vocab_from is None:
+        raise ValueError(
+            "--split eval leaves the train split empty, and vocabularies "
+            "come from train rows: pass --vocab-from DIR (the training "
+            "dataset or model directory) to encode the log with its "
+            "vocabulary."
+        )
+    if args.vocab_from is not None:
+        for flag, value in (("--min-count", args.min_count), ("--top-k", args.top_k)):
+            if value is not None:
+                raise ValueError(
+                    f"{flag} selects vocabulary tokens, but --vocab-from "
+                    f"keeps the vocabularies of {args.vocab_from}."
+                )
     for flag, value in (
         ("--min-count", args.min_count),
         ("--top-k", args.top_k),
@@ -217,6 +265,8 @@ def _find_spec(args, files):
     if args.format not in GENERIC_FORMATS:
         return None
     candidates = []
+    if args.vocab_from is not None:
+        candidates.append(os.path.join(args.vocab_from, SPEC_FILE))
     if is_local_dir(args.input):
         candidates.append(os.path.join(args.input, SPEC_FILE))
     candidates.append(FileSystems.join(os.path.dirname(files[0]), SPEC_FILE))
@@ -283,7 +333,9 @@ def _resolve_split(args, spec):
         raise ValueError(
             "--split-timestamp needs a `timestamp` column in the input spec."
         )
-    if fixed_cut is not None and args.split in ("hash", "source"):
+    if fixed_cut is not None and args.split in ("hash", "source") + (
+        WHOLE_INPUT_SPLITS
+    ):
         raise ValueError(
             f"--split-timestamp only applies to time splits. Received: "
             f"--split {args.split}"
@@ -295,6 +347,41 @@ def _resolve_split(args, spec):
         )
     use_time = has_time and args.split in ("auto", "time")
     return use_time, fixed_cut
+
+
+def _vocab_source(args, spec):
+    """The `--vocab-from` directory's schema, checked against the spec, and
+    its fingerprint; `(None, None)` without the flag."""
+    if args.vocab_from is None:
+        return None, None
+    directory = args.vocab_from
+    if not os.path.exists(os.path.join(directory, keys.SCHEMA_FILE)):
+        raise ValueError(
+            f"--vocab-from {directory} has no {keys.SCHEMA_FILE}: pass a "
+            f"dataset directory (tfcvr preprocess) or a model directory "
+            f"(tfcvr train)."
+        )
+    schema = Schema.load(directory)
+    spec.check_matches(schema, source=directory)
+    return schema, vf.directory_fingerprint(directory)
+
+
+def _copy_vocabularies(schema, source_dir, out_dir):
+    """Copies the schema's vocabulary files byte for byte."""
+    for vocab_file in sorted({
+        f.vocab_file for f in schema.categorical_features
+        if f.hash_buckets is None and f.vocab_file is not None
+    }):
+        path = os.path.join(source_dir, vocab_file)
+        data = b""
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+        with FileSystems.create(
+            FileSystems.join(out_dir, vocab_file),
+            compression_type=CompressionTypes.UNCOMPRESSED,
+        ) as f:
+            f.write(data)
 
 
 def _default_shards(files):
@@ -376,6 +463,7 @@ def _rejected_line(record):
 def build_pipeline(
     pipeline, reader, spec, out_dir, num_shards, eval_fraction=0.1,
     split="auto", use_time=False, fixed_cut=None, metadata=None,
+    vocab_schema=None,
 ):
     """Adds the whole job to `pipeline`; returns the summary PCollection.
 
@@ -391,6 +479,9 @@ def build_pipeline(
         fixed_cut: float or None. Time split at this time instead of the
             computed quantile.
         metadata: dict. Provenance for schema.json and summary.json.
+        vocab_schema: `Schema` or None. Encode with its vocabulary sizes
+            and statistics (its vocabulary files already copied to
+            `out_dir`) instead of computing them; count unseen values.
     """
     schema = spec.to_schema()
     outputs = pipeline | "Read" >> reader
@@ -421,12 +512,21 @@ def build_pipeline(
     ).with_outputs(TRAIN_ROWS, dl.REJECTED, main=SPLIT_ROWS)
     train_rows = split_out[TRAIN_ROWS]
 
-    vocab_sizes = (
-        train_rows
-        | "Vocabularies" >> ComputeVocabularies(spec)
-        | "WriteVocabularies" >> beam.ParDo(WriteVocabularyFn(out_dir))
-    )
-    stats = train_rows | "NumericStats" >> ComputeNumericStats(spec)
+    if vocab_schema is None:
+        vocab_sizes = (
+            train_rows
+            | "Vocabularies" >> ComputeVocabularies(spec)
+            | "WriteVocabularies" >> beam.ParDo(WriteVocabularyFn(out_dir))
+        )
+        stats = train_rows | "NumericStats" >> ComputeNumericStats(spec)
+        oov = pipeline | "NoOOV" >> beam.Create([])
+    else:
+        given_sizes, given_stats = spec.computed_from(vocab_schema)
+        vocab_sizes = pipeline | "GivenVocabSizes" >> beam.Create(
+            sorted(given_sizes.items())
+        )
+        stats = pipeline | "GivenStats" >> beam.Create(sorted(given_stats.items()))
+        oov = split_out[SPLIT_ROWS] | "CountOOV" >> CountOOV(vocab_schema, out_dir)
 
     split_shards = {keys.TRAIN_SPLIT: num_shards, keys.EVAL_SPLIT: num_shards}
     written = (
@@ -462,13 +562,17 @@ def build_pipeline(
         | "MetadataTrigger" >> beam.Create([None])
         | "WriteMetadata"
         >> beam.ParDo(
-            WriteMetadataFn(spec, out_dir, metadata or {}),
+            WriteMetadataFn(
+                spec, out_dir, metadata or {},
+                features=None if vocab_schema is None else vocab_schema.features,
+            ),
             vocab_sizes=beam.pvalue.AsDict(vocab_sizes),
             stats=beam.pvalue.AsDict(stats),
             written=beam.pvalue.AsDict(written),
             rejected=beam.pvalue.AsDict(rejected_counts),
             rows_in=beam.pvalue.AsSingleton(total_in),
             time_cut=cut_side,
+            oov=beam.pvalue.AsDict(oov),
         )
     )
 
@@ -507,6 +611,17 @@ def _print_summary(summary, out):
     ]
     for reason, n in summary["rows_rejected"].items():
         lines.append(f"  {reason:<28}{n:>10,}")
+    if "oov" in summary:
+        lines.append(
+            f"unseen values  (not in the vocabulary of "
+            f"{summary['vocab_from']['dir']})"
+        )
+        for feature, entry in summary["oov"].items():
+            share = entry[OOV] / entry[VALUES] if entry[VALUES] else 0.0
+            lines.append(
+                f"  {feature:<28}{entry[OOV]:>10,} of {entry[VALUES]:,} "
+                f"({100 * share:.1f}%)"
+            )
     if summary.get("rows_per_second"):
         lines.append(
             f"time           {summary['seconds']:>11.1f}s  "
@@ -543,10 +658,14 @@ def run_job(argv=None):
     files = list(getattr(reader, "files", None) or files)
     spec = _apply_vocab_flags(spec, args)
     spec.to_schema()  # a spec the schema rejects fails before any Beam work
+    vocab_schema, vocab_fingerprint = _vocab_source(args, spec)
     use_time, fixed_cut = _resolve_split(args, spec)
     num_shards = args.shards or _default_shards(files)
     out_dir = args.out.rstrip("/") if args.out not in ("/",) else args.out
     _clear_outputs(out_dir, files)
+    write_json(FileSystems.join(out_dir, SPEC_FILE), spec.to_dict())
+    if vocab_schema is not None:
+        _copy_vocabularies(vocab_schema, args.vocab_from, out_dir)
 
     if not any(a.startswith("--default_sdk_harness_log_level") for a in pipeline_args):
         # Local worker processes would log every start and stop at INFO.
@@ -564,11 +683,17 @@ def run_job(argv=None):
         "files": len(files),
         "split": {
             "method": args.split,
-            "eval_fraction": args.eval_fraction,
+            "eval_fraction": (
+                None if args.split in WHOLE_INPUT_SPLITS else args.eval_fraction
+            ),
             "by_time": use_time,
         },
         "shards": num_shards,
     }
+    if vocab_schema is not None:
+        metadata["vocab_from"] = {
+            "dir": args.vocab_from, vf.METADATA_KEY: vocab_fingerprint,
+        }
     if not args.quiet:
         print(
             f"tfcvr preprocess: {len(files)} file(s) as {args.format} -> "
@@ -579,8 +704,11 @@ def run_job(argv=None):
     pipeline = _make_pipeline(options)
     build_pipeline(
         pipeline, reader, spec, out_dir, num_shards,
-        eval_fraction=args.eval_fraction, split=args.split,
-        use_time=use_time, fixed_cut=fixed_cut, metadata=metadata,
+        eval_fraction=(
+            0.0 if args.split in WHOLE_INPUT_SPLITS else args.eval_fraction
+        ),
+        split=args.split, use_time=use_time, fixed_cut=fixed_cut,
+        metadata=metadata, vocab_schema=vocab_schema,
     )
     result = pipeline.run()
     result.wait_until_finish()
@@ -608,6 +736,11 @@ def run_job(argv=None):
             f"Row accounting failed: read {summary['rows_read']}, wrote "
             f"{summary['rows_written']}, rejected "
             f"{summary['rows_rejected_total']} (see {summary_path})."
+        )
+    if vocab_schema is not None and summary[vf.METADATA_KEY] != vocab_fingerprint:
+        raise RuntimeError(
+            f"The output's vocabulary fingerprint differs from that of "
+            f"--vocab-from {args.vocab_from} (see {summary_path})."
         )
     counted = summary.get("rows_read_counter")
     if counted is not None and counted != summary["rows_read"]:
@@ -658,7 +791,8 @@ def _empty_split_error(summary, args, split_files, out_dir):
                     f"The {split} split has no rows: {names}{more} gave none; "
                     f"{why}."
                 )
-    if not written[keys.TRAIN_SPLIT]:
+    # `--split eval` empties the train split on purpose (a held-out log).
+    if not written[keys.TRAIN_SPLIT] and args.split != keys.EVAL_SPLIT:
         return (
             f"The {keys.TRAIN_SPLIT} split has no rows: --input {args.input} "
             f"({args.format}) gave none; {why}."

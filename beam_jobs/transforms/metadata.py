@@ -1,9 +1,10 @@
 """Metadata: `schema.json` and `summary.json`, written once every count is in.
 
 `WriteMetadataFn` takes the vocabulary sizes, numeric statistics, written
-and rejected counts and the time cut as side inputs, so it runs after the
-rest of the job; `build_summary` is the row accounting (rows read == rows
-written + rows rejected).
+and rejected counts, the time cut and the unseen-value counts as side
+inputs, so it runs after the rest of the job; `build_summary` is the row
+accounting (rows read == rows written + rows rejected). The schema records
+the fingerprint of its vocabulary (`tfcvr.features.vocab_fingerprint`).
 """
 
 import json
@@ -15,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_jobs.readers.dead_letter import SUMMARY_FILE
 from beam_jobs.transforms.vocabularies import write_vocabulary
 from tfcvr.features import keys
+from tfcvr.features import vocab_fingerprint as vf
 
 
 def write_json(path, obj):
@@ -25,11 +27,15 @@ def write_json(path, obj):
         f.write(text.encode("utf-8"))
 
 
-def read_json(path):
+def read_bytes(path):
     with FileSystems.open(
         path, compression_type=CompressionTypes.UNCOMPRESSED
     ) as f:
-        return json.loads(f.read().decode("utf-8"))
+        return f.read()
+
+
+def read_json(path):
+    return json.loads(read_bytes(path).decode("utf-8"))
 
 
 def build_summary(rows_in, written, rejected, extra=None):
@@ -60,16 +66,22 @@ class WriteMetadataFn(beam.DoFn):
         out_dir: str. Dataset directory.
         metadata: dict. Provenance stored in `schema.metadata` and the
             summary (format, input, split settings, shards).
+        features: tuple of `FeatureSpec` or None. The schema's features,
+            when they are given (`--vocab-from`) rather than computed.
     """
 
-    def __init__(self, spec, out_dir, metadata):
+    def __init__(self, spec, out_dir, metadata, features=None):
         self.spec = spec
         self.out_dir = out_dir
         self.metadata = dict(metadata)
+        self.features = None if features is None else tuple(features)
+
+    def _read_vocab(self, vocab_file):
+        return read_bytes(FileSystems.join(self.out_dir, vocab_file))
 
     def process(
         self, unused_element, vocab_sizes, stats, written, rejected, rows_in,
-        time_cut,
+        time_cut, oov=None,
     ):
         vocab_sizes = dict(vocab_sizes)
         for vocab_name in self.spec.vocab_names:
@@ -87,12 +99,19 @@ class WriteMetadataFn(beam.DoFn):
                 "vocab_sizes": dict(sorted(vocab_sizes.items())),
             },
         )
-        metadata = {
+        if oov:
+            summary["oov"] = dict(sorted(oov.items()))
+        schema = self.spec.to_schema(vocab_sizes, dict(stats))
+        if self.features is not None:
+            schema = schema.replace(features=self.features)
+        fingerprint = vf.fingerprint(schema, self._read_vocab)
+        summary[vf.METADATA_KEY] = fingerprint
+        schema = schema.replace(metadata={
             **self.metadata,
             "time_cut": time_cut,
             "rows": summary["rows_written"],
-        }
-        schema = self.spec.to_schema(vocab_sizes, dict(stats), metadata)
+            vf.METADATA_KEY: fingerprint,
+        })
         write_json(FileSystems.join(self.out_dir, keys.SCHEMA_FILE), schema.to_dict())
         write_json(FileSystems.join(self.out_dir, SUMMARY_FILE), summary)
         yield summary

@@ -18,7 +18,9 @@ from beam_jobs.readers.row_converter import TIMESTAMP_FIELD
 from beam_jobs.transforms.statistics import CountPerBundleFn
 from tfcvr.features import keys
 
-SPLIT_METHODS = ("auto", "hash", "time", "source")
+# `train` / `eval` send the whole input to that split (a held-out log).
+WHOLE_INPUT_SPLITS = (keys.TRAIN_SPLIT, keys.EVAL_SPLIT)
+SPLIT_METHODS = ("auto", "hash", "time", "source") + WHOLE_INPUT_SPLITS
 # Outputs of AssignSplitFn besides its dead letters (`dl.REJECTED`): every
 # placed row, and the train rows again (for the vocabularies and statistics).
 SPLIT_ROWS = "split_rows"
@@ -111,7 +113,8 @@ class AssignSplitFn(beam.DoFn):
     falls below `eval_fraction`; `time` puts it in eval when its timestamp
     is >= the cut (side input, see `ComputeTimeCut`; None means all train);
     `source` keeps the reader's `__split__`; `auto` uses `__split__` when
-    the row has one, else `time` when `use_time` is set, else `hash`.
+    the row has one, else `time` when `use_time` is set, else `hash`;
+    `train` and `eval` put every row in that split.
     A row the method cannot place (no timestamp, bad `__split__`) goes to
     the `rejected` output as a dead letter.
 
@@ -140,6 +143,8 @@ class AssignSplitFn(beam.DoFn):
 
     def _split(self, row, cut):
         method = self.method
+        if method in WHOLE_INPUT_SPLITS:
+            return method
         if method == "auto":
             if SPLIT_FIELD in row:
                 method = "source"

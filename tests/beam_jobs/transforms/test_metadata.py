@@ -8,7 +8,9 @@ from beam_jobs.example_logs import impression_spec
 from beam_jobs.transforms.metadata import WriteMetadataFn
 from beam_jobs.transforms.metadata import build_summary
 from beam_jobs.transforms.vocabularies import WriteVocabularyFn
+from beam_jobs.transforms.vocabularies import write_vocabulary
 from tfcvr.features import Schema
+from tfcvr.features import vocab_fingerprint as vf
 from tfcvr.features.input_spec import InputSpec
 
 
@@ -37,6 +39,10 @@ def test_metadata_writes_schema_summary_and_empty_vocabularies(
 ):
     spec = InputSpec.from_dict(impression_spec())
     stats = {"price": {"count": 2, "mean": 1.0, "std": 0.5, "min": 0.5, "max": 1.5}}
+    # Written by WriteVocabularyFn in the job; the schema's fingerprint
+    # covers their content.
+    write_vocabulary(str(tmp_path), "item", ["4", "1", "9", "2"])
+    write_vocabulary(str(tmp_path), "user_id", ["7", "3"])
     with make_pipeline() as p:
         side = {
             "vocab_sizes": [("item", 4), ("user_id", 2)],
@@ -68,3 +74,7 @@ def test_metadata_writes_schema_summary_and_empty_vocabularies(
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["rows_rejected"] == {"bad_label": 1}
     assert summary["vocab_sizes"] == {"city": 0, "item": 4, "tags": 0, "user_id": 2}
+    fingerprint = vf.directory_fingerprint(str(tmp_path))
+    assert schema.metadata[vf.METADATA_KEY] == fingerprint
+    assert summary[vf.METADATA_KEY] == fingerprint
+    assert "oov" not in summary  # counted only with --vocab-from
