@@ -256,8 +256,9 @@ def test_result_is_json_serialisable_and_plain_python():
     }
     assert len(r[m.RELIABILITY][m.RELIABILITY_CTR]["count"]) == 5
     assert len(r[m.CVR_BIAS_BY_CTR_BIN_UNCLICKED]["count"]) == 4
+    assert r[m.PROTOCOL] == m.PROTOCOL_OBSERVATIONAL
     for value in r.values():
-        assert type(value) in (int, float, list, dict)
+        assert type(value) in (int, float, str, list, dict)
 
 
 def test_bad_batches_raise_clear_errors():
@@ -312,6 +313,7 @@ def test_unclicked_conversions_are_counted_not_used():
         {"epsilon": 0.7},
         {"score_dtype": "float16"},
         {"chunk_rows": 0},
+        {"protocol": "randomised"},
     ],
 )
 def test_invalid_constructor_arguments(kwargs):
@@ -360,3 +362,56 @@ def test_all_nan_ground_truth_counts_as_absent_and_partial_nan_is_an_error():
     )
     with pytest.raises(ValueError, match="1 NaN"):
         CVREvaluator().update(predictions, partly)
+
+
+def _randomised_test(n=3000, seed=7):
+    """A MAR test log: every row rated (click = 1), conversion observed."""
+    labels, users, rng = _simulate(n=n, seed=seed)
+    outcome = labels[keys.CONVERSION_IF_CLICKED]
+    mar = {keys.CLICK: np.ones(n, np.int64), keys.CONVERSION: outcome}
+    return mar, users, rng, labels[keys.TRUE_CVR]
+
+
+def test_all_clicked_rows_are_a_randomised_test_under_names_of_their_own():
+    labels, users, rng, true_cvr = _randomised_test()
+    n = len(users)
+    cvr = np.clip(true_cvr + rng.normal(0, 0.1, n), 0.01, 0.99)
+    ctr = np.full(n, 0.5)
+    evaluator = CVREvaluator(num_bins=5)
+    _feed(evaluator, _predictions(ctr, cvr), labels, users)
+    r = evaluator.result()
+    outcome = labels[keys.CONVERSION]
+    assert r[m.PROTOCOL] == m.PROTOCOL_MAR
+    assert "click = 1" in r[m.PROTOCOL_REASON]
+    assert r[m.CVR_AUC_MAR] == pytest.approx(roc_auc_score(outcome, cvr), abs=1e-9)
+    assert r[m.CVR_LOGLOSS_MAR] == pytest.approx(
+        sklearn_log_loss(outcome, cvr), abs=1e-6
+    )
+    assert r[m.CVR_PCOC_MAR] == pytest.approx(cvr.mean() / outcome.mean(), rel=1e-5)
+    assert m.GAUC_CVR_MAR in r and m.RELIABILITY_CVR_MAR in r[m.RELIABILITY]
+    # Never mixed: the clicked and exposure protocols are not reported.
+    for name in (m.CVR_AUC_CLICKED, m.CVR_AUC_EXPOSURE, m.CVR_LOGLOSS_CLICKED,
+                 m.CVR_PCOC_CLICKED, m.CVR_ECE_CLICKED, m.GAUC_CVR_CLICKED):
+        assert name not in r, name
+    assert m.RELIABILITY_CVR_CLICKED not in r[m.RELIABILITY]
+    json.dumps(json_safe(r), allow_nan=False)
+
+
+def test_protocol_can_be_forced_either_way():
+    labels, users, rng = _simulate(n=2000, seed=3)
+    n = len(users)
+    predictions = _predictions(rng.random(n), rng.random(n))
+    forced = CVREvaluator(protocol=m.PROTOCOL_MAR)
+    _feed(forced, predictions, labels)
+    r = forced.result()
+    # Forced MAR reads the conversion label on every row, clicked or not.
+    assert r[m.PROTOCOL] == m.PROTOCOL_MAR and r[m.PROTOCOL_REASON] == "requested"
+    assert r[m.CVR_AUC_MAR] == pytest.approx(
+        roc_auc_score(labels[keys.CONVERSION], predictions[keys.CVR]), abs=1e-9
+    )
+    mar, _, _, _ = _randomised_test(n=500)
+    observational = CVREvaluator(protocol=m.PROTOCOL_OBSERVATIONAL)
+    _feed(observational, _predictions(np.full(500, 0.5), rng.random(500)), mar)
+    r = observational.result()
+    assert r[m.PROTOCOL] == m.PROTOCOL_OBSERVATIONAL
+    assert m.CVR_AUC_CLICKED in r and m.CVR_AUC_MAR not in r

@@ -49,6 +49,14 @@ class CVREvaluator:
       bin (deciles by default), which shows selection bias: the rows a
       model rarely sees clicked are where a naive CVR model is wrong.
 
+    - on a randomised (missing-at-random) test, where every row's
+      conversion outcome is observed: `cvr_auc_mar`, `cvr_logloss_mar`,
+      `cvr_pcoc_mar`, `cvr_ece_mar` (and `gauc_cvr_mar`, reliability
+      `cvr_mar`) of pCVR against the conversion label on every row,
+      instead of the clicked and exposure CVR metrics, which are then not
+      reported; `protocol` says which protocol a result used and
+      `protocol_reason` why.
+
     A metric with no defined value (e.g. no clicked conversion) is NaN, is
     listed under `undefined_metrics`, and its AUC support counts say why.
     Rows are stored once, columnar (about 16 bytes per row, 5 more with
@@ -64,6 +72,13 @@ class CVREvaluator:
         score_dtype: str. Storage dtype of predictions and true CVR.
             Defaults to `"float32"`, what the model emits.
         chunk_rows: int. Rows per storage chunk. Defaults to 2**20.
+        protocol: str. `"mar"` (every row's outcome observed, e.g. a
+            randomised test log), `"observational"` (a logged policy's
+            impressions: clicked-row and exposure CVR metrics) or `"auto"`
+            (MAR exactly when every row is clicked, the shape of a
+            randomised test where all assigned items were rated; a log that
+            keeps only the clicked rows of a logged policy looks the same,
+            so say `"observational"` for one). Defaults to `"auto"`.
 
     Inputs of `update` have shape (B,) or (B, 1).
     """
@@ -75,6 +90,7 @@ class CVREvaluator:
         epsilon=pointwise.DEFAULT_EPSILON,
         score_dtype="float32",
         chunk_rows=2**20,
+        protocol=m.PROTOCOL_AUTO,
     ):
         calibration._check_num_bins(num_bins)
         calibration._check_num_bins(num_ctr_bins)
@@ -89,11 +105,17 @@ class CVREvaluator:
                 "`chunk_rows` must be positive. Received: "
                 f"chunk_rows={chunk_rows}"
             )
+        if protocol not in m.PROTOCOLS:
+            raise ValueError(
+                f"`protocol` must be one of {list(m.PROTOCOLS)}. Received: "
+                f"protocol={protocol!r}"
+            )
         self.num_bins = num_bins
         self.num_ctr_bins = num_ctr_bins
         self.epsilon = epsilon
         self.score_dtype = score_dtype
         self.chunk_rows = chunk_rows
+        self.protocol = protocol
         self.reset()
 
     def get_config(self):
@@ -103,7 +125,18 @@ class CVREvaluator:
             "epsilon": self.epsilon,
             "score_dtype": self.score_dtype,
             "chunk_rows": self.chunk_rows,
+            "protocol": self.protocol,
         }
+
+    def _resolve_protocol(self, click):
+        """`(is_mar, reason)` for the rows seen."""
+        if self.protocol == m.PROTOCOL_MAR:
+            return True, "requested"
+        if self.protocol == m.PROTOCOL_OBSERVATIONAL:
+            return False, "requested"
+        if len(click) and click.all():
+            return True, f"every row has {keys.CLICK} = 1"
+        return False, f"some rows have {keys.CLICK} = 0"
 
     def reset(self):
         self._buffer = None
@@ -232,7 +265,10 @@ class CVREvaluator:
         clicked_cvr = cvr[click]
         clicked_purchase = purchase[click]
 
+        mar, reason = self._resolve_protocol(click)
         out = {
+            m.PROTOCOL: m.PROTOCOL_MAR if mar else m.PROTOCOL_OBSERVATIONAL,
+            m.PROTOCOL_REASON: reason,
             m.NUM_ROWS: self.num_rows,
             m.NUM_CLICKS: int(np.count_nonzero(click)),
             m.NUM_CONVERSIONS: int(np.count_nonzero(purchase)),
@@ -245,28 +281,42 @@ class CVREvaluator:
             out[name] = float(value)
             support[name] = {"positives": positives, "negatives": negatives}
 
+        if mar:
+            # Every row's outcome is observed: the conversion label itself,
+            # on every row, whatever the click column says.
+            observed = col(keys.CONVERSION).view(bool)
+            cvr_curve = (
+                m.RELIABILITY_CVR_MAR, m.CVR_PCOC_MAR, m.CVR_ECE_MAR,
+                observed, cvr,
+            )
+        else:
+            cvr_curve = (
+                m.RELIABILITY_CVR_CLICKED, m.CVR_PCOC_CLICKED,
+                m.CVR_ECE_CLICKED, clicked_purchase, clicked_cvr,
+            )
+
         auc(m.CTR_AUC, click, ctr)
-        auc(m.CVR_AUC_CLICKED, clicked_purchase, clicked_cvr)
-        auc(m.CVR_AUC_EXPOSURE, purchase, cvr)
+        if mar:
+            auc(m.CVR_AUC_MAR, observed, cvr)
+        else:
+            auc(m.CVR_AUC_CLICKED, clicked_purchase, clicked_cvr)
+            auc(m.CVR_AUC_EXPOSURE, purchase, cvr)
         auc(m.CTCVR_AUC, purchase, ctcvr)
 
         eps = self.epsilon
         out[m.CTR_LOGLOSS] = pointwise._log_loss(click, ctr, eps)
-        out[m.CVR_LOGLOSS_CLICKED] = pointwise._log_loss(
-            clicked_purchase, clicked_cvr, eps
-        )
+        if mar:
+            out[m.CVR_LOGLOSS_MAR] = pointwise._log_loss(observed, cvr, eps)
+        else:
+            out[m.CVR_LOGLOSS_CLICKED] = pointwise._log_loss(
+                clicked_purchase, clicked_cvr, eps
+            )
         out[m.CTCVR_LOGLOSS] = pointwise._log_loss(purchase, ctcvr, eps)
 
         reliability = {}
         for curve_name, pcoc_name, ece_name, targets, preds in (
             (m.RELIABILITY_CTR, m.CTR_PCOC, m.CTR_ECE, click, ctr),
-            (
-                m.RELIABILITY_CVR_CLICKED,
-                m.CVR_PCOC_CLICKED,
-                m.CVR_ECE_CLICKED,
-                clicked_purchase,
-                clicked_cvr,
-            ),
+            cvr_curve,
             (m.RELIABILITY_CTCVR, m.CTCVR_PCOC, m.CTCVR_ECE, purchase, ctcvr),
         ):
             curve = calibration._reliability_curve(
@@ -280,7 +330,8 @@ class CVREvaluator:
             users = col("user")
             for name, mask, labels, scores in (
                 (m.GAUC_CTR, None, click, ctr),
-                (m.GAUC_CVR_CLICKED, click, purchase, cvr),
+                (m.GAUC_CVR_MAR, None, observed, cvr) if mar
+                else (m.GAUC_CVR_CLICKED, click, purchase, cvr),
                 (m.GAUC_CTCVR, None, purchase, ctcvr),
             ):
                 if mask is None:

@@ -6,9 +6,25 @@ and they are never mixed:
 - `cvr_auc_exposure`: pCVR on all rows vs click*conversion (DCMT/NISE);
 - `cvr_auc_true`: pCVR on all rows vs the counterfactual conversion label
   (simulated data only).
+A randomised (missing-at-random) test log, where every row's outcome is
+observed (e.g. items assigned at random and all rated: click = 1 on every
+row), is evaluated under a protocol of its own: `cvr_auc_mar` and its log
+loss and calibration replace the clicked and exposure CVR metrics, which
+are not reported for it.
 """
 
 from tfcvr.features import keys
+
+# === Protocol ===
+# `PROTOCOL` names the protocol a result was computed under (`PROTOCOL_MAR`
+# or `PROTOCOL_OBSERVATIONAL`), `PROTOCOL_REASON` why; `PROTOCOL_AUTO`
+# chooses MAR when every row is clicked.
+PROTOCOL = "protocol"
+PROTOCOL_REASON = "protocol_reason"
+PROTOCOL_AUTO = "auto"
+PROTOCOL_OBSERVATIONAL = "observational"
+PROTOCOL_MAR = "mar"
+PROTOCOLS = (PROTOCOL_AUTO, PROTOCOL_OBSERVATIONAL, PROTOCOL_MAR)
 
 # === Counts ===
 NUM_ROWS = "num_rows"
@@ -37,6 +53,13 @@ CVR_ECE_CLICKED = "cvr_ece_clicked"
 CTCVR_PCOC = "ctcvr_pcoc"
 CTCVR_ECE = "ctcvr_ece"
 
+# === Randomised (MAR) test: every row's conversion outcome observed ===
+CVR_AUC_MAR = "cvr_auc_mar"
+CVR_LOGLOSS_MAR = "cvr_logloss_mar"
+CVR_PCOC_MAR = "cvr_pcoc_mar"
+CVR_ECE_MAR = "cvr_ece_mar"
+GAUC_CVR_MAR = "gauc_cvr_mar"
+
 # === Per-user AUC (only with user ids) ===
 GAUC_CTR = "gauc_ctr"
 GAUC_CVR_CLICKED = "gauc_cvr_clicked"
@@ -61,6 +84,7 @@ RELIABILITY_CTR = keys.CTR
 RELIABILITY_CVR_CLICKED = "cvr_clicked"
 RELIABILITY_CTCVR = keys.CTCVR
 RELIABILITY_CVR_UNCLICKED_TRUE = "cvr_unclicked_true"
+RELIABILITY_CVR_MAR = "cvr_mar"
 CVR_BIAS_BY_CTR_BIN_UNCLICKED = "cvr_bias_by_ctr_decile_unclicked"
 
 # Columns of the comparison table, in order, when none are chosen.
@@ -68,6 +92,9 @@ DEFAULT_TABLE_METRICS = (
     CTR_AUC,
     CVR_AUC_CLICKED,
     CVR_AUC_EXPOSURE,
+    CVR_AUC_MAR,
+    CVR_LOGLOSS_MAR,
+    CVR_PCOC_MAR,
     CTCVR_AUC,
     GAUC_CTCVR,
     CTCVR_LOGLOSS,
