@@ -10,12 +10,12 @@ vocab/, training.json).
 
 import json
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 
 from tfcvr.training.model_dir import MODEL_FILE
+from tfcvr.training.model_dir import copy_encoding_files
 from tfcvr.export.raw_rows import example_from_row
 from tfcvr.features import FeatureSpec
 from tfcvr.features import Schema
@@ -229,15 +229,7 @@ def train_tiny_model(
     )
     os.makedirs(model_dir, exist_ok=True)
     model.save(os.path.join(model_dir, MODEL_FILE))
-    shutil.copy(
-        os.path.join(data_dir, keys.SCHEMA_FILE),
-        os.path.join(model_dir, keys.SCHEMA_FILE),
-    )
-    shutil.copytree(
-        os.path.join(data_dir, keys.VOCAB_DIR),
-        os.path.join(model_dir, keys.VOCAB_DIR),
-        dirs_exist_ok=True,
-    )
+    copy_encoding_files(data_dir, model_dir)
     with open(os.path.join(model_dir, TRAINING_RECORD), "w") as f:
         json.dump(
             {"model": estimator, "data_dir": os.path.abspath(data_dir)}, f

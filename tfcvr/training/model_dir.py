@@ -1,19 +1,23 @@
 """Reading a trained model directory written by `tfcvr train`.
 
-Layout: `MODEL_DIR/model.keras`, `MODEL_DIR/schema.json` and
-`MODEL_DIR/vocab/` (copied from the dataset directory, so the model
-directory alone is enough to export), optionally a JSON record of the run
-naming the dataset directory (`"data_dir"` or `"data"`).
+Layout: `MODEL_DIR/model.keras`, `MODEL_DIR/schema.json`,
+`MODEL_DIR/vocab/` and `MODEL_DIR/spec.json` (copied from the dataset
+directory, so the model directory alone is enough to export, to encode a
+held-out log with `--vocab-from` and to score raw logs with `tfcvr
+predict`), optionally a JSON record of the run naming the dataset
+directory (`"data_dir"` or `"data"`).
 """
 
 import glob
 import json
 import os
+import shutil
 import zipfile
 import zlib
 
 from tfcvr.features import Schema
 from tfcvr.features import keys
+from tfcvr.features.input_spec import SPEC_FILE
 
 MODEL_FILE = "model.keras"
 # What a damaged archive raises inside `keras.models.load_model`: a bad
@@ -23,6 +27,28 @@ _CORRUPT_ARCHIVE_ERRORS = (
     zipfile.BadZipFile, zlib.error, EOFError, KeyError,
     json.JSONDecodeError, OSError,
 )
+
+
+def copy_encoding_files(data_dir, model_dir):
+    """Copies what decides the encoding of raw logs from a dataset
+    directory into a model directory: `schema.json`, `vocab/` (replaced
+    whole) and the input spec `spec.json` when the dataset has one."""
+    os.makedirs(model_dir, exist_ok=True)
+    shutil.copyfile(
+        os.path.join(data_dir, keys.SCHEMA_FILE),
+        os.path.join(model_dir, keys.SCHEMA_FILE),
+    )
+    vocab_src = os.path.join(data_dir, keys.VOCAB_DIR)
+    vocab_dst = os.path.join(model_dir, keys.VOCAB_DIR)
+    if os.path.isdir(vocab_dst):
+        shutil.rmtree(vocab_dst)
+    if os.path.isdir(vocab_src):
+        shutil.copytree(vocab_src, vocab_dst)
+    spec_dst = os.path.join(model_dir, SPEC_FILE)
+    if os.path.exists(os.path.join(data_dir, SPEC_FILE)):
+        shutil.copyfile(os.path.join(data_dir, SPEC_FILE), spec_dst)
+    elif os.path.exists(spec_dst):
+        os.remove(spec_dst)
 
 
 def load_model_dir(model_dir):

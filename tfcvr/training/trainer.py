@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import time
 import warnings
 
@@ -11,6 +10,7 @@ from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
 from tfcvr.models.registry import build_estimator
 from tfcvr.training.model_dir import MODEL_FILE
+from tfcvr.training.model_dir import copy_encoding_files
 from tfcvr.training.pretraining import plan_pretraining
 from tfcvr.training.strategy import get_strategy
 from tfcvr.training.throughput_callback import ThroughputCallback
@@ -155,13 +155,7 @@ def train(
 def save_model_dir(model, model_dir, data, config, info):
     os.makedirs(model_dir, exist_ok=True)
     model.save(os.path.join(model_dir, MODEL_FILE))
-    data.schema.save(os.path.join(model_dir, keys.SCHEMA_FILE))
-    vocab_src = os.path.join(data.path, keys.VOCAB_DIR)
-    vocab_dst = os.path.join(model_dir, keys.VOCAB_DIR)
-    if os.path.isdir(vocab_dst):
-        shutil.rmtree(vocab_dst)
-    if os.path.isdir(vocab_src):
-        shutil.copytree(vocab_src, vocab_dst)
+    copy_encoding_files(data.path, model_dir)
     with open(os.path.join(model_dir, TRAIN_CONFIG_FILE), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
     with open(os.path.join(model_dir, "history.json"), "w") as f:
