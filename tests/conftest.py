@@ -1,4 +1,6 @@
+import json
 import os
+import types
 
 import pytest
 
@@ -18,3 +20,48 @@ def trained(tmp_path_factory):
     model_dir = os.path.join(root, "model")
     model = train_tiny_model(data_dir, model_dir, estimator="esmm")
     return data_dir, model_dir, model
+
+
+@pytest.fixture(scope="session")
+def held_out(tmp_path_factory):
+    """A training log, its dataset directory and a tiny ESMM trained on it,
+    and a separate test log (CSV) with bad rows, the vocabulary trap of a
+    real project: `test_log`, its clean `frame`, the `bad` rows
+    (row id -> what is wrong), `data`, `model_dir`, `model`, and `own`, the
+    test log preprocessed on its own (its own vocabulary). Read-only.
+    """
+    from beam_jobs import preprocess
+    from beam_jobs.example_logs import impression_frame
+    from beam_jobs.example_logs import impression_spec
+
+    root = tmp_path_factory.mktemp("held_out")
+    logs = root / "logs"
+    logs.mkdir()
+    impression_frame(rows=300, seed=0).to_csv(logs / "train.csv", index=False)
+    (logs / "spec.json").write_text(json.dumps(impression_spec()))
+    data = str(root / "data")
+    preprocess.run_job(["--input", str(logs / "train.csv"), "--format", "csv",
+                        "--out", data, "--quiet"])
+    model_dir = str(root / "model")
+    model = train_tiny_model(data, model_dir, estimator="esmm")
+
+    # More items than training saw: unseen ids, the OOV buckets in use.
+    frame = impression_frame(rows=120, seed=1, items=160)
+    test_log = root / "test.csv"
+    frame.to_csv(test_log, index=False)
+    base = frame.iloc[0].to_dict()
+    bad = {10_000: ("price", "cheap"), 10_001: ("user_id", "u1"),
+           10_002: ("click", 2), 10_003: ("item_id", "")}
+    with open(test_log, "a") as f:
+        for row_id, (column, value) in bad.items():
+            record = {**base, "row_id": row_id, column: value}
+            f.write(",".join(str(record[c]) for c in frame.columns) + "\n")
+        f.write("1,2,3\n")
+    own = str(root / "own")
+    preprocess.run_job(["--input", str(test_log), "--format", "csv",
+                        "--spec", str(logs / "spec.json"), "--out", own,
+                        "--quiet"])
+    return types.SimpleNamespace(
+        test_log=str(test_log), frame=frame, bad=bad, data=data,
+        model_dir=model_dir, model=model, own=own,
+    )

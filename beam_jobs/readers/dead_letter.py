@@ -42,6 +42,9 @@ MISSING_TIMESTAMP = "missing_timestamp"
 BAD_TIMESTAMP = "bad_timestamp"
 MISSING_ROW_KEY = "missing_row_key"
 BAD_SPLIT = "bad_split"
+# Scoring with a SavedModel whose serving contract requires a feature the
+# row lacks (`tfcvr predict --saved-model`); the Beam job has no such rule.
+MISSING_REQUIRED_FEATURE = "missing_required_feature"
 
 _rows_read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, ROWS_READ)
 _blank_lines = beam.metrics.Metrics.counter(METRICS_NAMESPACE, BLANK_LINES)

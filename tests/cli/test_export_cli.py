@@ -121,3 +121,28 @@ def test_check_mismatch_exits_1(model_dir, tmp_path, capsys, monkeypatch):
     assert code == 1
     assert "check FAILED" in printed
     assert "serving_default/cvr: 0.01" in printed
+
+
+def test_check_on_rows_of_a_raw_log(held_out, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(check_module, "outputs_in_fresh_process",
+                        _in_process_outputs)
+    code = main(["export", "--model-dir", held_out.model_dir, "--out",
+                 str(tmp_path / "sm" / "esmm"), "--check", "--input",
+                 held_out.test_log, "--format", "csv", "--check-rows", "16",
+                 "--warmup-rows", "0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"Check on 16 rows from {held_out.test_log} (first good rows)" in printed
+    assert "Check passed" in printed
+
+
+def test_check_refuses_a_dataset_with_another_vocabulary(
+    held_out, tmp_path, capsys
+):
+    out = tmp_path / "sm" / "esmm"
+    code = main(["export", "--model-dir", held_out.model_dir, "--out",
+                 str(out), "--check", "--data", held_out.own])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert held_out.own in err[-1] and held_out.model_dir in err[-1]
+    assert not out.exists()  # refused before anything was written

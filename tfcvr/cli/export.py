@@ -3,7 +3,9 @@
 Writes `OUT/<version>/` (next free version unless `--version`), warmup
 requests and the model's entry in `models.config` next to `OUT`. With
 `--check`, a fresh process loads the SavedModel and its outputs are
-compared with the Keras model's on sample rows; a mismatch exits 1.
+compared with the Keras model's on sample rows (from `--input LOG`, read as
+`tfcvr predict` reads it, else the dataset's eval split, else synthetic);
+a mismatch exits 1.
 """
 
 import os
@@ -13,7 +15,13 @@ from tfcvr.export.check_saved_model import check_saved_model
 from tfcvr.export.export_saved_model import export_saved_model
 from tfcvr.export.sample_rows import dataset_rows
 from tfcvr.export.sample_rows import synthetic_rows
+from tfcvr.export.raw_log import LOG_FORMATS
+from tfcvr.export.raw_log import find_input_spec
+from tfcvr.export.raw_log import iter_log_batches
+from tfcvr.export.raw_log import open_log
+from tfcvr.export.raw_log import recorded_spec
 from tfcvr.export.serving_module import resolve_required_features
+from tfcvr.features.vocab_fingerprint import check_same_vocabulary
 from tfcvr.training.model_dir import load_model_dir
 from tfcvr.training.model_dir import recorded_data_dir
 
@@ -38,6 +46,15 @@ def add_arguments(parser):
                         help="dataset directory for --check rows (default: "
                              "the one recorded by training, else synthetic "
                              "rows from the vocabularies)")
+    parser.add_argument("--input", default=None, metavar="LOG",
+                        help="raw log for --check rows, read as `tfcvr "
+                             "predict` reads it (needs --format)")
+    parser.add_argument("--format", choices=LOG_FORMATS,
+                        help="format of --input")
+    parser.add_argument("--spec", help="input spec of --input (default: "
+                                       "the model directory's spec.json)")
+    parser.add_argument("--delimiter", default=",",
+                        help="csv field delimiter of --input")
     parser.add_argument("--check-rows", type=int, default=DEFAULT_CHECK_ROWS,
                         help="rows compared by --check (default: "
                              f"{DEFAULT_CHECK_ROWS})")
@@ -62,10 +79,34 @@ def add_arguments(parser):
                              "local path")
 
 
+def _log_rows(args, model, model_dir, required):
+    """The first `--check-rows` good rows of `--input` with every required
+    feature."""
+    spec, _ = find_input_spec(
+        args.spec, recorded_spec(model_dir), model_dir, args.input
+    )
+    spec.check_matches(model.schema, source=model_dir)
+    reader = open_log(args.input, args.format, spec, delimiter=args.delimiter)
+    rows = []
+    for batch, _ in iter_log_batches(reader, args.check_rows):
+        rows += [r for r in batch if all(r.get(n) not in (None, []) for n in required)]
+        if len(rows) >= args.check_rows:
+            break
+    if not rows:
+        raise CLIError(
+            f"--input {args.input} has no good row with the required "
+            f"features {list(required)}."
+        )
+    return rows[: args.check_rows], f"{args.input} (first good rows)"
+
+
 def _check_rows(args, model, model_dir, required):
+    if args.input is not None:
+        return _log_rows(args, model, model_dir, required)
     data = args.data or recorded_data_dir(model_dir)
     if data is not None:
         try:
+            check_same_vocabulary(model_dir, data)
             rows = dataset_rows(data, model.schema, args.check_rows)
         except ValueError as e:
             if args.data:
@@ -91,8 +132,16 @@ def run(args):
         raise CLIError(f"--out must end with the model name. Received: {args.out}")
     if args.check_rows < 1:
         raise CLIError(f"--check-rows must be >= 1. Received: {args.check_rows}")
+    if args.input is not None and (args.format is None or args.data):
+        raise CLIError("--input needs --format, and takes the place of --data.")
     required = [] if args.no_required else args.require
     model, vocab_dir = load_model_dir(args.model_dir)
+    if args.check:
+        # Before exporting: a refused --input or --data writes nothing.
+        rows, source = _check_rows(
+            args, model, args.model_dir,
+            resolve_required_features(model.schema, required),
+        )
     base_path = None if args.serving_base_path == "local" else (
         args.serving_base_path
     )
@@ -112,8 +161,6 @@ def run(args):
     print(f"Updated {os.path.join(out_base, 'models.config')}")
     if not args.check:
         return 0
-    required = resolve_required_features(model.schema, required)
-    rows, source = _check_rows(args, model, args.model_dir, required)
     report = check_saved_model(path, model, rows, vocab_dir, atol=args.atol)
     worst = max(report["max_abs_diff"].values())
     print(

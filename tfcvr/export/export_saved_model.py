@@ -17,8 +17,11 @@ from tfcvr.export.warmup import WARMUP_DIR
 from tfcvr.export.warmup import predict_request
 from tfcvr.export.warmup import write_warmup_requests
 from tfcvr.features import wire
+from tfcvr.features.input_spec import SPEC_FILE
+from tfcvr.features.input_spec import InputSpec
 
 EXPORT_INFO_FILE = "tfcvr_export.json"
+INPUT_SPEC_KEY = "input_spec"
 DEFAULT_WARMUP_ROWS = 8
 
 
@@ -136,7 +139,8 @@ def export_saved_model(
         tf.saved_model.save(module, staging, signatures=signatures)
         if requests:
             write_warmup_requests(staging, requests)
-        _write_info(staging, model, module, name, version)
+        _write_info(staging, model, module, name, version,
+                    _input_spec(vocab_dir))
         if os.path.exists(final):
             shutil.rmtree(final)
         os.rename(staging, final)
@@ -210,7 +214,24 @@ def _run_request(signatures, request):
         ) from None
 
 
-def _write_info(directory, model, module, name, version):
+def _input_spec(model_dir):
+    """The input spec recorded in a model directory, as a dict, or None."""
+    path = os.path.join(model_dir, SPEC_FILE) if model_dir else None
+    if path is None or not os.path.exists(path):
+        return None
+    return InputSpec.load(path).to_dict()
+
+
+def read_export_info(saved_model_dir):
+    """The `tfcvr_export.json` of an exported version directory."""
+    path = os.path.join(saved_model_dir, WARMUP_DIR, EXPORT_INFO_FILE)
+    if not os.path.exists(path):
+        raise ValueError(f"{saved_model_dir} is not a tfcvr SavedModel export.")
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_info(directory, model, module, name, version, input_spec=None):
     from tfcvr import __version__
 
     info = {
@@ -245,6 +266,8 @@ def _write_info(directory, model, module, name, version):
             "float": "NaN",
         },
         "schema": model.schema.to_dict(),
+        # How raw log columns become these inputs (`tfcvr predict`).
+        INPUT_SPEC_KEY: input_spec,
     }
     directory = os.path.join(directory, WARMUP_DIR)
     os.makedirs(directory, exist_ok=True)
