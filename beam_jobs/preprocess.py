@@ -612,15 +612,16 @@ def _print_summary(summary, out):
     for reason, n in summary["rows_rejected"].items():
         lines.append(f"  {reason:<28}{n:>10,}")
     if "oov" in summary:
+        unseen = {f: e for f, e in summary["oov"].items() if e[OOV]}
         lines.append(
             f"unseen values  (not in the vocabulary of "
-            f"{summary['vocab_from']['dir']})"
+            f"{summary['vocab_from']['dir']}; none in "
+            f"{len(summary['oov']) - len(unseen)} other features)"
         )
-        for feature, entry in summary["oov"].items():
-            share = entry[OOV] / entry[VALUES] if entry[VALUES] else 0.0
+        for feature, entry in unseen.items():
             lines.append(
                 f"  {feature:<28}{entry[OOV]:>10,} of {entry[VALUES]:,} "
-                f"({100 * share:.1f}%)"
+                f"({100 * entry[OOV] / entry[VALUES]:.1f}%)"
             )
     if summary.get("rows_per_second"):
         lines.append(

@@ -43,6 +43,8 @@ METADATA_KEY = "vocab_fingerprint"
 VOCABULARY = "vocabulary"
 # Hex digits of a fingerprint shown in messages.
 SHORT = 12
+# Differing features named in a message (the rest are counted).
+MAX_LISTED = 6
 
 
 def _digest(data):
@@ -162,6 +164,9 @@ def check_same_vocabulary(reference_dir, data_dir):
     if expected == actual:
         return _combine(expected)
     differences = vocabulary_differences(expected, actual, reference_dir, data_dir)
+    if len(differences) > MAX_LISTED:
+        more = len(differences) - MAX_LISTED
+        differences = differences[:MAX_LISTED] + [f"{more} more features"]
     raise ValueError(
         f"{data_dir} does not encode features with the vocabulary of "
         f"{reference_dir} (fingerprint {_combine(actual)[:SHORT]} vs "
