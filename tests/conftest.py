@@ -65,3 +65,37 @@ def held_out(tmp_path_factory):
         test_log=str(test_log), frame=frame, bad=bad, data=data,
         model_dir=model_dir, model=model, own=own,
     )
+
+
+@pytest.fixture(scope="session")
+def held_out_export(held_out, tmp_path_factory):
+    """The `held_out` model exported as a SavedModel version directory
+    (item id required, as by default; no warmup file). Read-only."""
+    from tfcvr.export import export_saved_model
+
+    base = str(tmp_path_factory.mktemp("held_out_export"))
+    return export_saved_model(held_out.model, base, name="esmm",
+                              vocab_dir=held_out.model_dir, warmup_rows=0)
+
+
+@pytest.fixture(scope="session")
+def serving_default():
+    """`run(saved_model_dir, rows, schema)`: a SavedModel's
+    `serving_default` on raw rows, fed as TF Serving would be, as
+    `{output: array}`."""
+    import tensorflow as tf
+
+    from tfcvr.export.raw_rows import columns_from_rows
+    from tfcvr.features import wire
+
+    def run(saved_model_dir, rows, schema):
+        signature = tf.saved_model.load(saved_model_dir).signatures[
+            wire.SERVING_DEFAULT]
+        columns = columns_from_rows(rows, schema)
+        outputs = signature(**{
+            arg: tf.constant(columns[spec.name])
+            for arg, spec in signature.structured_input_signature[1].items()
+        })
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    return run

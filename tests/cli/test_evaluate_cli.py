@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -9,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from beam_jobs import preprocess
 from tfcvr.cli.main import main
 from tfcvr.data import DatasetDir
+from tfcvr.export.sample_rows import dataset_rows
 from tfcvr.evaluation import metric_names as m
 from tfcvr.features import keys
 
@@ -34,7 +36,7 @@ def test_a_dataset_with_its_own_vocabulary_is_refused(held_out, capsys):
 
 
 def test_vocab_from_dataset_raw_log_and_predict_give_the_same_scores(
-    held_out, tmp_path, capsys
+    held_out, held_out_export, serving_default, tmp_path, capsys
 ):
     held = str(tmp_path / "held")
     summary = preprocess.run_job([
@@ -63,7 +65,8 @@ def test_vocab_from_dataset_raw_log_and_predict_give_the_same_scores(
         if name != m.NUM_BATCHES:
             assert from_log[name] == pytest.approx(value, abs=1e-6, nan_ok=True), name
 
-    # Per row: the model on the --vocab-from dataset == `tfcvr predict`.
+    # Per row: the model on the --vocab-from dataset == `tfcvr predict` ==
+    # the SavedModel's serving_default on the dataset's raw rows.
     assert main(["predict", "--model-dir", held_out.model_dir, "--input",
                  held_out.test_log, "--format", "csv",
                  "--out", str(tmp_path / "p.csv")]) == 0
@@ -79,6 +82,17 @@ def test_vocab_from_dataset_raw_log_and_predict_give_the_same_scores(
     for row_id, outputs in scores.items():
         for name, value in outputs.items():
             assert predicted.loc[row_id, name] == pytest.approx(value, abs=1e-6)
+    rows = dataset_rows(held, held_out.model.schema, num_rows=len(scores))
+    served = [i for i, r in enumerate(rows) if r["item_id"] is not None]
+    reference = serving_default(
+        held_out_export, [rows[i] for i in served], held_out.model.schema
+    )
+    in_order = list(scores.values())  # the split's order, as dataset_rows
+    for name in keys.SERVING_OUTPUTS:
+        np.testing.assert_allclose(
+            [in_order[i][name] for i in served], reference[name], atol=1e-6,
+            rtol=0,
+        )
 
 
 def test_a_randomised_test_log_is_scored_under_the_mar_protocol(

@@ -5,15 +5,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 
 from beam_jobs.readers import dead_letter as dl
 from tfcvr.cli.main import main
-from tfcvr.export import export_saved_model
 from tfcvr.export.raw_log import open_log
-from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.features import keys
-from tfcvr.features import wire
 from tfcvr.features.input_spec import SPEC_FILE
 from tfcvr.features.input_spec import InputSpec
 
@@ -23,24 +19,6 @@ FEATURE_DEAD_LETTERS = {dl.BAD_NUMERIC: 1, dl.BAD_CATEGORICAL: 1,
                         dl.WRONG_FIELD_COUNT: 1}
 
 
-@pytest.fixture(scope="module")
-def exported(held_out, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("predict_sm"))
-    return export_saved_model(held_out.model, base, name="esmm",
-                              vocab_dir=held_out.model_dir, warmup_rows=0)
-
-
-def _serving_default(saved_model_dir, rows, schema):
-    signature = tf.saved_model.load(saved_model_dir).signatures[
-        wire.SERVING_DEFAULT]
-    columns = columns_from_rows(rows, schema)
-    outputs = signature(**{
-        arg: tf.constant(columns[spec.name])
-        for arg, spec in signature.structured_input_signature[1].items()
-    })
-    return {k: v.numpy() for k, v in outputs.items()}
-
-
 def _good_rows(held_out):
     spec = InputSpec.load(os.path.join(held_out.model_dir, SPEC_FILE))
     reader = open_log(held_out.test_log, "csv", spec)
@@ -48,7 +26,7 @@ def _good_rows(held_out):
 
 
 def test_one_prediction_per_good_row_equal_to_serving_default(
-    held_out, exported, tmp_path, capsys
+    held_out, held_out_export, serving_default, tmp_path, capsys
 ):
     out = str(tmp_path / "scores.csv")
     code = main(["predict", "--model-dir", held_out.model_dir, "--input",
@@ -74,8 +52,8 @@ def test_one_prediction_per_good_row_equal_to_serving_default(
     assert [int(r["__key__"]) for r in rows] == expected_ids
     # The SavedModel requires the item id (its serving contract).
     served = [i for i, r in enumerate(rows) if r["item_id"] is not None]
-    reference = _serving_default(
-        exported, [rows[i] for i in served], held_out.model.schema
+    reference = serving_default(
+        held_out_export, [rows[i] for i in served], held_out.model.schema
     )
     for name in OUTPUTS:
         np.testing.assert_allclose(
@@ -85,10 +63,10 @@ def test_one_prediction_per_good_row_equal_to_serving_default(
 
 
 def test_saved_model_source_keeps_its_serving_contract(
-    held_out, exported, tmp_path, capsys
+    held_out, held_out_export, serving_default, tmp_path, capsys
 ):
     out = str(tmp_path / "scores.parquet")
-    model_base = os.path.dirname(exported)  # the latest version is used
+    model_base = os.path.dirname(held_out_export)  # the latest version is used
     code = main(["predict", "--saved-model", model_base, "--input",
                  held_out.test_log, "--format", "csv", "--out", out,
                  "--id-column", "user_id", "--no-progress"])
@@ -102,7 +80,7 @@ def test_saved_model_source_keeps_its_serving_contract(
     rows = [r for r in _good_rows(held_out) if r["item_id"] is not None]
     assert len(scores) == len(rows)
     assert scores["user_id"].tolist() == [str(r["user_id"]) for r in rows]
-    reference = _serving_default(exported, rows, held_out.model.schema)
+    reference = serving_default(held_out_export, rows, held_out.model.schema)
     for name in OUTPUTS:
         np.testing.assert_allclose(scores[name], reference[name], atol=1e-6, rtol=0)
 
