@@ -94,7 +94,7 @@ _OUTPUTS = (
     keys.VOCAB_DIR,
     keys.SCHEMA_FILE,
     SPEC_FILE,
-    dl.SUMMARY_FILE,
+    keys.SUMMARY_FILE,
 )
 
 
@@ -715,7 +715,7 @@ def run_job(argv=None):
     result.wait_until_finish()
     seconds = time.perf_counter() - start
 
-    summary_path = FileSystems.join(out_dir, dl.SUMMARY_FILE)
+    summary_path = FileSystems.join(out_dir, keys.SUMMARY_FILE)
     summary = read_json(summary_path)
     metrics = _query_metrics(result)
     if metrics:

@@ -10,7 +10,7 @@ A reader returns `{ROWS: rows, REJECTED: dead letters}` (also the main and
 dead-letter output tags of its parsing DoFns). Readers also call
 `count_read()` once per raw record (row or rejected): the job checks
 `rows_read == rows_written + rows_rejected` against it and writes that
-accounting to `SUMMARY_FILE`.
+accounting to `keys.SUMMARY_FILE`.
 """
 
 import os
@@ -19,7 +19,6 @@ import apache_beam as beam
 
 ROWS = "rows"
 REJECTED = "rejected"
-SUMMARY_FILE = "summary.json"
 MAX_RAW_CHARS = 2000
 METRICS_NAMESPACE = "tfcvr"
 ROWS_READ = "rows_read"

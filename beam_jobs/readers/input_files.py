@@ -10,7 +10,7 @@ from apache_beam import coders
 from apache_beam.io import textio
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.readers.dead_letter import SUMMARY_FILE
+from tfcvr.features.keys import SUMMARY_FILE
 from beam_jobs.readers.dead_letter import one_line
 from tfcvr.features import keys
 from tfcvr.features.input_spec import SPEC_FILE

@@ -13,7 +13,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from beam_jobs.readers.dead_letter import SUMMARY_FILE
+from tfcvr.features.keys import SUMMARY_FILE
 from beam_jobs.transforms.vocabularies import write_vocabulary
 from tfcvr.features import keys
 from tfcvr.features import vocab_fingerprint as vf

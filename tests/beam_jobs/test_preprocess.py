@@ -379,7 +379,7 @@ def test_a_split_whose_files_give_no_rows_is_an_error_naming_them(tmp_path):
         "6 records read in all, 4 rejected (bad_label 2, duplicate_sample_id 2; "
     )
     assert "\n" not in message
-    summary = json.loads((out / dl.SUMMARY_FILE).read_text())
+    summary = json.loads((out / keys.SUMMARY_FILE).read_text())
     assert summary["error"] == message and summary["accounting_ok"]
     assert summary["rows_written"] == {keys.TRAIN_SPLIT: 2, keys.EVAL_SPLIT: 0}
 

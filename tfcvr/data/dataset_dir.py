@@ -59,7 +59,7 @@ class DatasetDir:
         )
 
     def summary(self):
-        path = os.path.join(self.path, "summary.json")
+        path = os.path.join(self.path, keys.SUMMARY_FILE)
         if not os.path.exists(path):
             return {}
         with open(path) as f:

@@ -43,10 +43,21 @@ WEIGHT_SUFFIX = "__weight"
 
 # === Files of a preprocessed dataset directory ===
 SCHEMA_FILE = "schema.json"
+# Rows in, written and rejected, per split (the Beam job's accounting).
+SUMMARY_FILE = "summary.json"
 VOCAB_DIR = "vocab"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 REJECTED_DIR = "rejected"
+
+# === The raw Ali-CCP log format (Tianchi dataset 408) ===
+# Written by tfcvr.simulation, read by beam_jobs.readers.aliccp. A feature
+# list is `field_id \x02 feature_id \x03 value` entries joined by \x01.
+ALICCP_SKELETON_FILE = "sample_skeleton_{}.csv"
+ALICCP_COMMON_FILE = "common_features_{}.csv"
+ALICCP_ENTRY_SEPARATOR = "\x01"
+ALICCP_FIELD_SEPARATOR = "\x02"
+ALICCP_VALUE_SEPARATOR = "\x03"
 
 # === Auxiliary outputs ===
 # Imputation head of the doubly robust estimators: the imputed CVR error, or

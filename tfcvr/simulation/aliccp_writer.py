@@ -15,15 +15,15 @@ from tfcvr.features import keys
 #   common_feature_index,num_features,feature_list
 # feature_list: entries `field_id \x02 feature_id \x03 value` joined by \x01.
 # No header lines, as in the real files.
-SKELETON_FILE = "sample_skeleton_{}.csv"
-COMMON_FILE = "common_features_{}.csv"
+SKELETON_FILE = keys.ALICCP_SKELETON_FILE
+COMMON_FILE = keys.ALICCP_COMMON_FILE
 GROUND_TRUTH_FILE = "ground_truth_{}.csv"
 SAMPLE_ID = "sample_id"
 SPLITS = ("train", "test")
 
-ENTRY_SEPARATOR = "\x01"
-FIELD_SEPARATOR = "\x02"
-VALUE_SEPARATOR = "\x03"
+ENTRY_SEPARATOR = keys.ALICCP_ENTRY_SEPARATOR
+FIELD_SEPARATOR = keys.ALICCP_FIELD_SEPARATOR
+VALUE_SEPARATOR = keys.ALICCP_VALUE_SEPARATOR
 
 # Ali-CCP field id -> simulated column: user side (common features).
 USER_FIELDS = (

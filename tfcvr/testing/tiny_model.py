@@ -182,7 +182,7 @@ def write_tiny_dataset_dir(path, rows=256, eval_rows=64, seed=0):
         os.path.join(path, keys.EVAL_SPLIT, "part-00000.tfrecord.gz"),
         evaluation, schema,
     )
-    with open(os.path.join(path, "summary.json"), "w") as f:
+    with open(os.path.join(path, keys.SUMMARY_FILE), "w") as f:
         json.dump(
             {
                 "rows_read": rows + eval_rows,

@@ -19,7 +19,6 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Bumped when a change of the grid code changes what a cell measures, so old
 # results are not taken for new ones.
 CELL_FORMAT = 1
-SUMMARY_FILE = "summary.json"
 # Reader formats (beam_jobs.readers.FORMATS) whose output is Ali-CCP.
 ALICCP_FORMATS = ("aliccp", "aliccp_csv", "paddlerec")
 ALICCP_LABEL_PREFIXES = ("aliccp", "ali-ccp", "ali_ccp")
@@ -204,7 +203,7 @@ class SimulatedDataset:
 
 def _fingerprint(path):
     digest = hashlib.sha256()
-    for name in (keys.SCHEMA_FILE, SUMMARY_FILE):
+    for name in (keys.SCHEMA_FILE, keys.SUMMARY_FILE):
         file = os.path.join(path, name)
         if os.path.exists(file):
             with open(file, "rb") as f:
@@ -213,7 +212,7 @@ def _fingerprint(path):
 
 
 def _reader_format(path):
-    file = os.path.join(path, SUMMARY_FILE)
+    file = os.path.join(path, keys.SUMMARY_FILE)
     if not os.path.exists(file):
         return None
     try:
