@@ -18,10 +18,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tfcvr quickstart
 
-# The main suite on the TensorFlow backend, then the JAX-marked tests in a
-# process of their own (the backend is fixed at import time).
+# The main suite on the TensorFlow backend (in TEST_WORKERS processes, a
+# test file per process at a time, so module fixtures are built once), then
+# the JAX-marked tests in a process of their own (the backend is fixed at
+# import time).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not jax"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not jax"
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m jax
 
 bench: $(STAMP)

@@ -40,7 +40,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "test": ["pytest>=8,<10", "scikit-learn>=1.4,<2"],
+    "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "scikit-learn>=1.4,<2"],
     "jax": ["jax[cpu]>=0.4.34,<0.13"],
 }
 
