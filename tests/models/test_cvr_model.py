@@ -48,9 +48,15 @@ class CVRModelTest(TestCase):
         self.assertFalse(model.built)
         model.build()
         self.assertTrue(model.built)
-        # user, item (shared with history) and cat_0 tables, the numeric
-        # kernel and bias, 2 towers x (kernel, bias), 2 heads x (kernel, bias).
-        self.assertEqual(len(model.trainable_weights), 3 + 2 + 4 + 4)
+        # One fused table (user, item shared with history, cat_0: 12 rows
+        # each), the numeric kernel and bias, 2 towers x (kernel, bias),
+        # 2 heads x (kernel, bias).
+        self.assertEqual(len(model.trainable_weights), 1 + 2 + 4 + 4)
+        self.assertEqual(tuple(model.embedding.embeddings.shape), (36, 4))
+        old = ESMM(schema=schema, embedding_dim=4, embedding_layout="per_table",
+                   backbone_config={"hidden_units": [5]})
+        old.build()
+        self.assertEqual(len(old.trainable_weights), 3 + 2 + 4 + 4)
         dummy = model.dummy_inputs(batch_size=3)
         self.assertEqual(set(dummy), set(schema.feature_names)
                          | {"history" + keys.WEIGHT_SUFFIX})
@@ -134,7 +140,8 @@ class CVRModelTest(TestCase):
         self.assertEqual(
             set(config) - {"name", "trainable", "dtype"},
             {"schema", "embedding_dim", "backbone", "backbone_config",
-             "embedding_combiner", "epsilon", "ctr_weight", "ctcvr_weight"},
+             "embedding_combiner", "epsilon", "embedding_layout",
+             "ctr_weight", "ctcvr_weight"},
         )
         revived = self.run_serialization_test(model)
         self.assertEqual(revived.backbone.num_experts, 2)

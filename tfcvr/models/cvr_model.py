@@ -67,6 +67,11 @@ class CVRModel(keras.Model):
             (e.g. `{"hidden_units": [256, 128]}`).
         embedding_combiner: str. Pooling of multi-valued fields, `"mean"` or
             `"sum"`. Defaults to `"mean"`.
+        embedding_layout: str. `"fused"` (every embedding table in one
+            variable, one gather per batch) or `"per_table"` (one variable
+            per table: the layout of `.keras` files saved before tables
+            were fused, which load with it). See `FeatureEmbedding`.
+            Defaults to `"fused"`.
         epsilon: float. Probability clip inside logs. Defaults to 1e-7.
 
     Inputs: the dict produced by `tfcvr.data.make_dataset` (see
@@ -84,6 +89,7 @@ class CVRModel(keras.Model):
         backbone_config=None,
         embedding_combiner="mean",
         epsilon=F.EPSILON,
+        embedding_layout="fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -100,6 +106,7 @@ class CVRModel(keras.Model):
             schema,
             embedding_dim=embedding_dim,
             combiner=embedding_combiner,
+            table_layout=embedding_layout,
             dtype=self.dtype_policy,
             name="embedding",
         )
@@ -125,6 +132,7 @@ class CVRModel(keras.Model):
         self.backbone_config = dict(backbone_config or {})
         self.embedding_combiner = embedding_combiner
         self.epsilon = epsilon
+        self.embedding_layout = embedding_layout
 
         # === Metrics (approximate AUCs during fit; exact ones come from
         # tfcvr.evaluation) ===
@@ -253,13 +261,16 @@ class CVRModel(keras.Model):
             "backbone_config": self.backbone_config,
             "embedding_combiner": self.embedding_combiner,
             "epsilon": self.epsilon,
+            "embedding_layout": self.embedding_layout,
         }
         config.update(subclass_config(self, CVRModel, exclude=config))
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # Saved before embedding tables were fused: the weights are per
+        # table, so the model keeps that layout.
+        config = {"embedding_layout": "per_table", **config}
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)

@@ -1,9 +1,12 @@
 import keras
+import numpy as np
 from keras import ops
 
 from tfcvr.features import Schema
 from tfcvr.features import keys
 from tfcvr.serialization import register_serializable
+
+TABLE_LAYOUTS = ("fused", "per_table")
 
 
 @register_serializable
@@ -14,7 +17,14 @@ class FeatureEmbedding(keras.layers.Layer):
     the masked mean (or sum) of its values' embeddings, weighted by
     `<name>__weight` when the schema says so; a numeric field x gets
     `x * v_f + b_f` so every field is a `(batch, dim)` vector. Features of
-    one `embedding_group` share a table. Index 0 is padding.
+    one `embedding_group` share a table. Index 0 is padding; an index
+    outside `[0, input_dim)` counts as index 0.
+
+    With `table_layout="fused"` every table is a block of rows of one
+    variable, `E_f[x] = E[offset_f + x]`, so a batch is one gather whatever
+    the number of fields (a table per field costs a gather, a cast and a
+    gradient scatter per field). Additive regularizers (L1, L2) give the
+    same penalty in both layouts.
 
     Args:
         schema: `tfcvr.features.Schema` or its dict.
@@ -22,11 +32,16 @@ class FeatureEmbedding(keras.layers.Layer):
         combiner: str. `"mean"` or `"sum"` pooling of multi-valued fields.
             Defaults to `"mean"`.
         output_mode: str. `"concat"` gives `(batch, num_fields * dim)`,
-            `"stack"` gives `(batch, num_fields, dim)`. Defaults to
-            `"concat"`.
+            `"stack"` gives `(batch, num_fields, dim)`, fields in schema
+            order. Defaults to `"concat"`.
         embeddings_initializer: initializer. Defaults to
             `RandomUniform(-0.05, 0.05)`.
         embeddings_regularizer: regularizer or None.
+        table_layout: str. `"fused"`: one variable `embeddings` holding
+            every table; `"per_table"`: one `keras.layers.Embedding` per
+            table, the layout of files saved before tables were fused (a
+            config without `table_layout` loads with it). Defaults to
+            `"fused"`.
 
     Inputs: dict of `(batch,)` int indices, `(batch, max_len)` int indices
     for multi-valued fields and `(batch,)` floats for numeric fields.
@@ -40,6 +55,7 @@ class FeatureEmbedding(keras.layers.Layer):
         output_mode="concat",
         embeddings_initializer="uniform",
         embeddings_regularizer=None,
+        table_layout="fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,6 +81,11 @@ class FeatureEmbedding(keras.layers.Layer):
                 f"output_mode must be 'concat' or 'stack'. Received: "
                 f"output_mode={output_mode!r}"
             )
+        if table_layout not in TABLE_LAYOUTS:
+            raise ValueError(
+                f"table_layout must be one of {list(TABLE_LAYOUTS)}. "
+                f"Received: table_layout={table_layout!r}"
+            )
         self.schema = schema
         self.embedding_dim = embedding_dim
         self.combiner = combiner
@@ -75,19 +96,50 @@ class FeatureEmbedding(keras.layers.Layer):
         self.embeddings_regularizer = keras.regularizers.get(
             embeddings_regularizer
         )
-        self.tables = {}
+        self.table_layout = table_layout
+        self.num_fields = len(schema.features)
+        # Table name -> (first row in the fused variable, rows).
+        self.table_rows = {}
         for spec in schema.categorical_features:
-            table = spec.embedding_group or spec.name
-            if table not in self.tables:
-                self.tables[table] = keras.layers.Embedding(
-                    spec.input_dim,
+            table = _table_name(spec)
+            if table not in self.table_rows:
+                start = sum(rows for _, rows in self.table_rows.values())
+                self.table_rows[table] = (start, spec.input_dim)
+        if table_layout == "per_table":
+            self.tables = {
+                table: keras.layers.Embedding(
+                    rows,
                     embedding_dim,
                     embeddings_initializer=self.embeddings_initializer,
                     embeddings_regularizer=self.embeddings_regularizer,
                     dtype=self.dtype_policy,
                     name=f"embedding_{table}",
                 )
-        self.num_fields = len(schema.features)
+                for table, (_, rows) in self.table_rows.items()
+            }
+        else:
+            self._plan_fused_gather()
+
+    def _plan_fused_gather(self):
+        """Columns of the one index matrix: single-valued fields first,
+        then each multi-valued field's `max_len` positions."""
+        features = self.schema.features
+        single = [f for f in features if f.is_categorical and not f.is_multi_valued]
+        multi = [f for f in features if f.is_multi_valued]
+        numeric = [f for f in features if not f.is_categorical]
+        self._single, self._multi, self._numeric = single, multi, numeric
+        columns = single + [f for f in multi for _ in range(f.max_len)]
+        self._row_offset = np.array(
+            [self.table_rows[_table_name(f)][0] for f in columns], "int32"
+        )
+        self._row_limit = np.array([f.input_dim for f in columns], "int32")
+        # Blocks come out single, multi, numeric; this puts them back in
+        # schema order (None when they already are).
+        kind_order = [f.name for f in single + multi + numeric]
+        order = [kind_order.index(f.name) for f in features]
+        self._field_order = (
+            None if order == sorted(order) else np.array(order, "int32")
+        )
 
     def build(self, input_shape=None):
         numeric = self.schema.numeric_features
@@ -102,21 +154,98 @@ class FeatureEmbedding(keras.layers.Layer):
                 shape=(len(numeric), self.embedding_dim),
                 initializer="zeros",
             )
-        for spec in self.schema.categorical_features:
-            table = self.tables[spec.embedding_group or spec.name]
-            if not table.built:
-                table.build((None,))
+        if self.table_layout == "per_table":
+            for table in self.tables.values():
+                if not table.built:
+                    table.build((None,))
+        elif self.table_rows:
+            self.embeddings = self.add_weight(
+                name="embeddings",
+                shape=(
+                    sum(rows for _, rows in self.table_rows.values()),
+                    self.embedding_dim,
+                ),
+                initializer=self.embeddings_initializer,
+                regularizer=self.embeddings_regularizer,
+                # Gather float32 rows, then cast the few gathered ones
+                # (as keras.layers.Embedding does), never the whole table.
+                autocast=False,
+            )
         self.built = True
 
     def call(self, inputs):
+        missing = [f.name for f in self.schema.features if f.name not in inputs]
+        if missing:
+            raise ValueError(
+                f"FeatureEmbedding is missing input `{missing[0]}`. "
+                f"Received keys: {sorted(inputs)}"
+            )
+        if self.table_layout == "per_table":
+            fields = self._per_table_fields(inputs)
+            if self.output_mode == "stack":
+                return ops.stack(fields, axis=1)
+            return ops.concatenate(fields, axis=-1)
+        blocks = self._fused_blocks(inputs)
+        if self.output_mode == "stack":
+            return blocks
+        return ops.reshape(blocks, (-1, self.num_fields * self.embedding_dim))
+
+    # === Fused layout ===
+
+    def _fused_blocks(self, inputs):
+        """`(batch, num_fields, dim)` field vectors in schema order."""
+        blocks = []
+        if self._single or self._multi:
+            columns = [
+                ops.stack([_ids(inputs[f.name], rank=1) for f in self._single],
+                          axis=1)
+            ] if self._single else []
+            columns += [_ids(inputs[f.name]) for f in self._multi]
+            ids = columns[0] if len(columns) == 1 else ops.concatenate(
+                columns, axis=1
+            )
+            in_range = ops.logical_and(
+                ops.greater_equal(ids, 0), ops.less(ids, self._row_limit)
+            )
+            ids = ops.where(in_range, ids, 0)
+            vectors = ops.cast(
+                ops.take(self.embeddings, ids + self._row_offset, axis=0),
+                self.compute_dtype,
+            )
+            num_single = len(self._single)
+            if num_single:
+                blocks.append(vectors[:, :num_single])
+            start = num_single
+            pooled = []
+            for spec in self._multi:
+                stop = start + spec.max_len
+                pooled.append(
+                    self._pool(inputs, spec, ids[:, start:stop],
+                               vectors[:, start:stop])
+                )
+                start = stop
+            if pooled:
+                blocks.append(ops.stack(pooled, axis=1))
+        if self._numeric:
+            x = ops.stack(
+                [ops.cast(ops.reshape(inputs[f.name], (-1,)), self.compute_dtype)
+                 for f in self._numeric],
+                axis=1,
+            )
+            blocks.append(
+                ops.expand_dims(x, -1) * self.numeric_kernel + self.numeric_bias
+            )
+        fields = blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
+        if self._field_order is not None:
+            fields = ops.take(fields, self._field_order, axis=1)
+        return fields
+
+    # === Per-table layout ===
+
+    def _per_table_fields(self, inputs):
         fields = []
         numeric_index = 0
         for spec in self.schema.features:
-            if spec.name not in inputs:
-                raise ValueError(
-                    f"FeatureEmbedding is missing input `{spec.name}`. "
-                    f"Received keys: {sorted(inputs)}"
-                )
             value = inputs[spec.name]
             if not spec.is_categorical:
                 x = ops.reshape(ops.cast(value, self.compute_dtype), (-1, 1))
@@ -126,27 +255,48 @@ class FeatureEmbedding(keras.layers.Layer):
                 )
                 numeric_index += 1
                 continue
-            table = self.tables[spec.embedding_group or spec.name]
-            ids = ops.cast(value, "int32")
+            table = self.tables[_table_name(spec)]
+            ids = _ids(value)
+            ids = ops.where(
+                ops.logical_and(ops.greater_equal(ids, 0),
+                                ops.less(ids, spec.input_dim)),
+                ids, 0,
+            )
             if not spec.is_multi_valued:
                 fields.append(table(ops.reshape(ids, (-1,))))
                 continue
-            vectors = table(ids)
-            mask = ops.cast(
-                ops.not_equal(ids, keys.PADDING_INDEX), self.compute_dtype
+            fields.append(self._pool(inputs, spec, ids, table(ids)))
+        return fields
+
+    def _pool(self, inputs, spec, ids, vectors):
+        """Masked mean (or sum) of a multi-valued field's `(batch,
+        max_len, dim)` vectors."""
+        mask = ops.cast(
+            ops.not_equal(ids, keys.PADDING_INDEX), self.compute_dtype
+        )
+        if spec.weighted and spec.name + keys.WEIGHT_SUFFIX in inputs:
+            mask = mask * ops.cast(
+                inputs[spec.name + keys.WEIGHT_SUFFIX], self.compute_dtype
             )
-            if spec.weighted and spec.name + keys.WEIGHT_SUFFIX in inputs:
-                mask = mask * ops.cast(
-                    inputs[spec.name + keys.WEIGHT_SUFFIX], self.compute_dtype
-                )
-            pooled = ops.sum(vectors * ops.expand_dims(mask, -1), axis=1)
-            if self.combiner == "mean":
-                count = ops.sum(ops.abs(mask), axis=1, keepdims=True)
-                pooled = pooled / ops.maximum(count, 1.0)
-            fields.append(pooled)
-        if self.output_mode == "stack":
-            return ops.stack(fields, axis=1)
-        return ops.concatenate(fields, axis=-1)
+        pooled = ops.sum(vectors * ops.expand_dims(mask, -1), axis=1)
+        if self.combiner == "mean":
+            count = ops.sum(ops.abs(mask), axis=1, keepdims=True)
+            pooled = pooled / ops.maximum(count, 1.0)
+        return pooled
+
+    # === Layout conversion and serialization ===
+
+    def fused_table(self):
+        """The `(rows, dim)` table of the fused layout, as numpy: this
+        layer's per-table weights stacked in `table_rows` order (or its
+        fused table), to move a per-table model to the fused layout."""
+        if self.table_layout == "fused":
+            return keras.ops.convert_to_numpy(self.embeddings)
+        return np.concatenate(
+            [keras.ops.convert_to_numpy(table.embeddings)
+             for table in self.tables.values()],
+            axis=0,
+        )
 
     def compute_output_shape(self, input_shape):
         if self.output_mode == "stack":
@@ -167,6 +317,25 @@ class FeatureEmbedding(keras.layers.Layer):
                 "embeddings_regularizer": keras.regularizers.serialize(
                     self.embeddings_regularizer
                 ),
+                "table_layout": self.table_layout,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Saved before tables were fused: the weights are per table.
+        return cls(**{"table_layout": "per_table", **config})
+
+
+def _table_name(spec):
+    return spec.embedding_group or spec.name
+
+
+def _ids(value, rank=None):
+    """int32 indices (of `rank` dimensions); no op when they already are."""
+    if keras.backend.standardize_dtype(value.dtype) != "int32":
+        value = ops.cast(value, "int32")
+    if rank == 1 and len(value.shape) != 1:
+        value = ops.reshape(value, (-1,))
+    return value
