@@ -108,6 +108,43 @@ class CVRModelTest(TestCase):
         self.assertAllClose(results["cvr_auc_clicked"], 1.0, atol=1e-3)
         self.assertAllClose(results["ctcvr_auc"], 1.0, atol=1e-3)
 
+    def test_train_metrics_off_trains_the_same(self):
+        schema = self.tiny_schema()
+        features, labels = self.batch(schema, batch_size=64, seed=5)
+        labels = {k: labels[k] for k in schema.labels}
+        runs = {}
+        for train_metrics in ("auc", "none"):
+            keras.utils.set_random_seed(3)
+            model = ESMM(schema=schema, embedding_dim=4,
+                         backbone_config={"hidden_units": [8]})
+            model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                          train_metrics=train_metrics)
+            history = model.fit(features, labels, batch_size=16, epochs=2,
+                                verbose=0, shuffle=False)
+            runs[train_metrics] = (history.history, model.get_weights())
+        (auc_logs, auc_weights), (none_logs, none_weights) = (
+            runs["auc"], runs["none"])
+        self.assertEqual(set(auc_logs), {"loss", "ctr_auc", "ctcvr_auc",
+                                         "cvr_auc_clicked"})
+        self.assertEqual(set(none_logs), {"loss"})
+        self.assertAllClose(auc_logs["loss"], none_logs["loss"], atol=1e-6)
+        for a, b in zip(auc_weights, none_weights):
+            self.assertAllClose(a, b, atol=1e-6)
+
+    def test_train_metrics_are_saved_with_the_compile_config(self):
+        schema = self.tiny_schema()
+        features, _ = self.batch(schema, batch_size=4)
+        model = ESMM(schema=schema, embedding_dim=4,
+                     backbone_config={"hidden_units": [4]})
+        model.compile(optimizer="adam", train_metrics="none")
+        restored = self.run_model_saving_test(model, features)
+        self.assertEqual(restored.train_metrics, "none")
+        self.assertTrue(restored.compiled)
+        with self.assertRaisesRegex(ValueError, "Received: train_metrics='roc'"):
+            model.compile(optimizer="adam", train_metrics="roc")
+        with self.assertRaisesRegex(ValueError, "computes its own metrics"):
+            model.compile(optimizer="adam", metrics=["auc"])
+
     def test_invalid_arguments(self):
         schema = self.tiny_schema()
         with self.assertRaisesRegex(ValueError, "Received: epsilon"):

@@ -2,6 +2,8 @@
 
 import json
 
+from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
+from tfcvr.models.cvr_model import TRAIN_METRICS
 from tfcvr.training import parse_params
 from tfcvr.training import train
 from tfcvr.training.strategy import STRATEGIES
@@ -20,6 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--cache", action="store_true", help="cache parsed batches in memory after epoch 1")
     parser.add_argument("--no-validation", action="store_true")
+    parser.add_argument("--train-metrics", default=DEFAULT_TRAIN_METRICS, choices=TRAIN_METRICS,
+                        help="auc: approximate AUCs logged during fit and validation; "
+                             "none: the loss only (exact metrics: tfcvr evaluate)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -43,6 +48,7 @@ def run(args):
         validate=not args.no_validation,
         cache=args.cache,
         seed=args.seed,
+        train_metrics=args.train_metrics,
     )
     last = {k: round(v[-1], 5) for k, v in info["history"].items()}
     print(json.dumps({"model_dir": model_dir, "final": last,

@@ -10,6 +10,11 @@ from tfcvr.losses import functional as F
 from tfcvr.serialization import subclass_config
 
 
+TRAIN_METRICS = ("auc", "none")
+DEFAULT_TRAIN_METRICS = "auc"
+AUC_METRICS = ("ctr_auc", "ctcvr_auc", "cvr_auc_clicked")
+
+
 def _num_replicas():
     if keras.backend.backend() != "tensorflow":
         return 1
@@ -77,6 +82,11 @@ class CVRModel(keras.Model):
     Inputs: the dict produced by `tfcvr.data.make_dataset` (see
     `FeatureEmbedding`). Labels for `fit`: a dict with float `(batch,)`
     `click` and `conversion` (plus any extra label a model needs).
+
+    `compile(..., train_metrics=...)` chooses what `fit` and `evaluate` log
+    besides the loss: `"auc"`, approximate (200-threshold) `ctr_auc`,
+    `ctcvr_auc` and `cvr_auc_clicked`, or `"none"` (exact ones come from
+    `tfcvr.evaluation` either way).
     """
 
     tasks = (keys.CTR, keys.CVR)
@@ -134,11 +144,12 @@ class CVRModel(keras.Model):
         self.epsilon = epsilon
         self.embedding_layout = embedding_layout
 
-        # === Metrics (approximate AUCs during fit; exact ones come from
-        # tfcvr.evaluation) ===
+        # === Metrics (approximate AUCs, logged when compiled with
+        # train_metrics="auc") ===
         self.ctr_auc = keras.metrics.AUC(name="ctr_auc")
         self.ctcvr_auc = keras.metrics.AUC(name="ctcvr_auc")
         self.cvr_auc_clicked = keras.metrics.AUC(name="cvr_auc_clicked")
+        self.train_metrics = DEFAULT_TRAIN_METRICS
 
     def _check_schema(self, schema):
         """Hook for estimators that need extra labels (e.g. ESM2)."""
@@ -197,16 +208,54 @@ class CVRModel(keras.Model):
             )
         return total / ops.cast(_num_replicas(), "float32")
 
+    # === Training-time metrics ===
+
+    def compile(self, *args, train_metrics=DEFAULT_TRAIN_METRICS, **kwargs):
+        """`keras.Model.compile` plus `train_metrics` (`"auc"` or
+        `"none"`, see the class docstring); `metrics` must stay None since
+        the model computes its own. Saved with the compile config."""
+        if train_metrics not in TRAIN_METRICS:
+            raise ValueError(
+                f"train_metrics must be one of {list(TRAIN_METRICS)}. "
+                f"Received: train_metrics={train_metrics!r}"
+            )
+        metrics = args[3] if len(args) > 3 else kwargs.get("metrics")
+        if metrics is not None:
+            raise ValueError(
+                f"{type(self).__name__} computes its own metrics; choose "
+                f"them with train_metrics={list(TRAIN_METRICS)}. Received: "
+                f"metrics={metrics!r}"
+            )
+        super().compile(*args, **kwargs)
+        self._compile_config.config["train_metrics"] = train_metrics
+        self.train_metrics = train_metrics
+
+    def compile_from_config(self, config):
+        # Keras skips compiling a model whose compile() is overridden.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        if getattr(self, "train_metrics", None) == "none":
+            aucs = [getattr(self, name, None) for name in AUC_METRICS]
+            metrics = [m for m in metrics if all(m is not a for a in aucs)]
+        return metrics
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        click = F.flat(y[keys.CLICK])
-        conversion = F.flat(y[keys.CONVERSION])
-        self.ctr_auc.update_state(click, F.flat(y_pred[keys.CTR]))
-        self.ctcvr_auc.update_state(
-            click * conversion, F.flat(y_pred[keys.CTCVR])
-        )
-        self.cvr_auc_clicked.update_state(
-            conversion, F.flat(y_pred[keys.CVR]), sample_weight=click
-        )
+        if self.train_metrics == "auc":
+            click = F.flat(y[keys.CLICK])
+            conversion = F.flat(y[keys.CONVERSION])
+            self.ctr_auc.update_state(click, F.flat(y_pred[keys.CTR]))
+            self.ctcvr_auc.update_state(
+                click * conversion, F.flat(y_pred[keys.CTCVR])
+            )
+            self.cvr_auc_clicked.update_state(
+                conversion, F.flat(y_pred[keys.CVR]), sample_weight=click
+            )
         return self.get_metrics_result()
 
     # === Building and serialization ===

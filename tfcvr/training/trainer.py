@@ -8,6 +8,7 @@ import numpy as np
 
 from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
+from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.registry import build_estimator
 from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.model_dir import copy_encoding_files
@@ -36,6 +37,7 @@ def train(
     jit_compile="auto",
     verbose="auto",
     callbacks=(),
+    train_metrics=DEFAULT_TRAIN_METRICS,
 ):
     """Trains a registered estimator on a preprocessed dataset directory.
 
@@ -57,6 +59,8 @@ def train(
         validate: bool. Evaluate the eval split after each epoch.
         cache: bool. Cache parsed batches in memory after the first epoch.
         seed: int. Seeds Keras, NumPy and the shuffles.
+        train_metrics: str. `"auc"` logs approximate AUCs during fit and
+            validation, `"none"` the loss only (see `CVRModel`).
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
@@ -109,6 +113,7 @@ def train(
                 optimizer=keras.optimizers.Adam(learning_rate),
                 steps_per_execution=steps_per_execution,
                 jit_compile=jit_compile,
+                train_metrics=train_metrics,
             )
         meter = ThroughputCallback(
             batch_size, steps_per_execution=steps_per_execution
@@ -145,6 +150,7 @@ def train(
             "precision": precision,
             "steps_per_execution": steps_per_execution,
             "strategy": strategy,
+            "train_metrics": train_metrics,
             "params": params or {},
             "seed": seed,
             "backend": keras.backend.backend(),
