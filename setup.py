@@ -42,6 +42,9 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "scikit-learn>=1.4,<2"],
     "jax": ["jax[cpu]>=0.4.34,<0.13"],
+    # `tfcvr bench train --against deepctr`: DeepCTR runs on tf-keras
+    # (Keras 2), selected by TF_USE_LEGACY_KERAS=1 in its own process only.
+    "peers": ["deepctr>=0.9.4,<0.10", "tf-keras>=2.21,<2.22"],
 }
 
 setup(

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import tfcvr
@@ -44,3 +45,59 @@ def test_synthetic_rows_are_encoded_for_the_bench_schema():
         assert values.min() >= 2 and values.max() < spec.vocab_size + 2
     assert set(labels) == {keys.CLICK, keys.CONVERSION}
     assert (labels[keys.CONVERSION] <= labels[keys.CLICK]).all()
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_against_yardstick_alternates_rounds_and_prints_the_ratio(tmp_path, capsys):
+    from tfcvr.cli.main import main
+
+    out = tmp_path / "train.jsonl"
+    assert main(["bench", "train", "--source", "synthetic", "--rows", "512",
+                 "--batch-size", "128", "--epochs", "1", "--rounds", "2",
+                 "--train-metrics", "none", "--against", "yardstick",
+                 "--out", str(out)]) == 0
+    *rounds, summary = _lines(out)
+    assert [(r["implementation"], r["round"]) for r in rounds] == [
+        ("tfcvr", 1), ("yardstick", 1), ("tfcvr", 2), ("yardstick", 2)]
+    assert all(r["examples_per_second"] > 0 and r["rows"] == 512 for r in rounds)
+    ratios = summary["ratios"]["yardstick"]
+    assert summary["ratio"]["yardstick"] == pytest.approx(float(np.median(ratios)), rel=1e-2)
+    expected = [rounds[i]["examples_per_second"] / rounds[i + 1]["examples_per_second"]
+                for i in (0, 2)]
+    assert ratios == pytest.approx(expected, rel=1e-2)
+    assert "tfcvr esmm / yardstick:" in capsys.readouterr().out
+
+
+def test_against_deepctr_says_why_it_is_skipped(tmp_path, capsys, monkeypatch):
+    from tfcvr.bench import deepctr_esmm
+
+    monkeypatch.setattr(deepctr_esmm, "missing_packages", lambda: ["deepctr"])
+    assert deepctr_esmm.main(["--data", "unused.npz"]) == deepctr_esmm.NOT_INSTALLED
+    line = capsys.readouterr().out.strip()
+    assert json.loads(line) == {"skipped": "not installed: deepctr"}
+
+    def not_installed(command, **kwargs):
+        assert kwargs["env"]["TF_USE_LEGACY_KERAS"] == "1"
+        return subprocess.CompletedProcess(command, deepctr_esmm.NOT_INSTALLED,
+                                           stdout=line + "\n", stderr="")
+
+    monkeypatch.setattr(train_benchmark.subprocess, "run", not_installed)
+    from tfcvr.cli.main import main
+
+    out = tmp_path / "train.jsonl"
+    assert main(["bench", "train", "--source", "synthetic", "--rows", "256",
+                 "--batch-size", "128", "--epochs", "1", "--rounds", "1",
+                 "--against", "deepctr", "--out", str(out)]) == 0
+    assert "deepctr: skipped (not installed: deepctr in " in capsys.readouterr().out
+    assert _lines(out)[-1]["ratios"] == {"deepctr": None}
+
+
+def test_deepctr_steady_rate_leaves_out_the_warm_up():
+    from tfcvr.bench.deepctr_esmm import steady_rate
+
+    # 10 examples per call, one slow first call, then one call a second.
+    assert steady_rate([5.0, 6.0, 7.0, 8.0], 10, 1) == pytest.approx(10.0)
+    assert np.isnan(steady_rate([1.0], 10, 1))
