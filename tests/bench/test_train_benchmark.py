@@ -16,7 +16,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(tfcvr.__file__)))
 def test_synthetic_source_runs_under_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
     out = tmp_path / "train.jsonl"
-    # As on the GPU machines: JAX and no TensorFlow (an import of it fails).
+    # As on the GPU machines: JAX and no TensorFlow (an import of it fails),
+    # and two devices, which the batches are split over (DataParallel).
     code = f"""
 import sys
 sys.modules["tensorflow"] = None
@@ -27,11 +28,13 @@ sys.exit(main(["bench", "train", "--source", "synthetic", "--model", "esmm",
 """
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT, KERAS_BACKEND="jax"),
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT, KERAS_BACKEND="jax",
+                 XLA_FLAGS="--xla_force_host_platform_device_count=2"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["backend"] == "jax" and result["source"] == "synthetic"
+    assert result["devices"] == 2
     assert result["rows"] == 1024 and result["examples_per_second"] > 0
 
 

@@ -233,7 +233,9 @@ def run(args):
         raise ValueError(f"--rounds must be >= 1. Received: {args.rounds}")
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(args.precision)
+    distribution = keras.distribution.distribution()
     try:
+        _distribute(args)
         schema, fit_input, fit_kwargs, encoded = load_data(args)
         model, stage = build_tfcvr(args, schema, fit_input, fit_kwargs)
         if args.against:
@@ -244,12 +246,26 @@ def run(args):
         wall = time.perf_counter() - start
     finally:
         keras.mixed_precision.set_global_policy("float32")
+        keras.distribution.set_distribution(distribution)
     extra = {"wall_seconds": wall, "total_seconds": wall + (
         stage.seconds + stage.hand_over_seconds if stage else 0)}
     if stage is not None:
         extra["pretraining"] = stage.record()
     _emit(args, _result(args, "tfcvr", meter.examples_per_second, **extra))
     return 0
+
+
+def _distribute(args):
+    """On JAX with several devices (a GPU machine), data parallelism over
+    all of them: `keras.distribution.DataParallel`, no TensorFlow."""
+    args.devices = 1
+    if keras.backend.backend() != "jax":
+        return
+    devices = keras.distribution.list_devices()
+    if len(devices) > 1:
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=devices))
+        args.devices = len(devices)
 
 
 def _result(args, implementation, examples_per_second, **extra):
@@ -269,6 +285,7 @@ def _result(args, implementation, examples_per_second, **extra):
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "backend": "tensorflow (tf-keras)" if implementation == "deepctr"
         else keras.backend.backend(),
+        "devices": 1 if implementation == "deepctr" else getattr(args, "devices", 1),
         **{k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()},
     }
 

@@ -5,6 +5,8 @@ import importlib
 
 SUITES = {
     "train": "tfcvr.bench.train_benchmark",
+    "input": "tfcvr.bench.input_benchmark",
+    "overhead": "tfcvr.bench.overhead_benchmark",
     "serve": "tfcvr.bench.serving_benchmark",
     "grid": "tfcvr.bench.grid.command",
     "graph": "tfcvr.bench.graph_benchmark",
@@ -19,10 +21,12 @@ PASS_UNKNOWN_ARGS = True
 def add_arguments(parser):
     parser.add_argument(
         "suite_args", nargs=argparse.REMAINDER, metavar="[SUITE] ...",
-        help="SUITE: train (training throughput), serve (SavedModel/REST "
-             "latency), graph (top-K neighbour-graph build) or grid "
-             "(estimators x seeds x datasets leaderboard, the default); then "
-             "the suite's own flags (tfcvr bench SUITE --help)",
+        help="SUITE: train (training throughput), input (the tf.data input "
+             "path stage by stage), overhead (the model's suspected overheads "
+             "per batch), serve (SavedModel/REST latency), graph (top-K "
+             "neighbour-graph build) or grid (estimators x seeds x datasets "
+             "leaderboard, the default); then the suite's own flags (tfcvr "
+             "bench SUITE --help)",
     )
 
 
