@@ -141,8 +141,7 @@ def _say(line):
 def embedding_tables(model, names):
     """`{feature: (rows, dim) float32 array}` of a trained `CVRModel`."""
     embedding = getattr(model, "embedding", None)
-    tables = getattr(embedding, "tables", None)
-    if tables is None:
+    if not callable(getattr(embedding, "table", None)):
         raise ValueError(
             f"A first-stage model must be a tfcvr CVRModel with field "
             f"embeddings. Received: {type(model).__name__}"
@@ -152,10 +151,8 @@ def embedding_tables(model, names):
     out = {}
     for name in names:
         spec = model.schema[name]
-        layer = tables[spec.embedding_group or spec.name]
-        out[name] = np.asarray(
-            keras.ops.convert_to_numpy(layer.embeddings), "float32"
-        )
+        out[name] = np.asarray(keras.ops.convert_to_numpy(
+            embedding.table(spec.embedding_group or spec.name)), "float32")
     return out
 
 

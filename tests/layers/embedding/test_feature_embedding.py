@@ -110,6 +110,12 @@ class FeatureEmbeddingTest(TestCase):
         self.assertAllClose(new(features), old(features), atol=1e-6)
         blocks = [to_np(t.embeddings) for t in old.tables.values()]
         self.assertAllClose(new.fused_table(), np.concatenate(blocks))
+        # A table by name is the same rows in both layouts.
+        for name in ("user", "item", "tags", "city"):
+            self.assertAllClose(new.table(name), old.table(name))
+        self.assertEqual(tuple(new.table("item").shape), (7, DIM))
+        with self.assertRaisesRegex(ValueError, "No embedding table `history`"):
+            new.table("history")
 
     def test_oov_and_out_of_range_indices_stay_in_their_table(self):
         schema = mixed_schema()

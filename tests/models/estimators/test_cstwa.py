@@ -120,11 +120,14 @@ class CSTWATest(EstimatorTestCase):
 
     def test_cvr_has_embedding_tables_of_its_own(self):
         model = self.model()
-        ctr_tables = {id(t.embeddings) for t in model.embedding.tables.values()}
-        cvr_tables = {id(t.embeddings)
-                      for t in model.cvr_embedding.tables.values()}
-        self.assertEqual(len(cvr_tables), len(model.cvr_embedding.tables))
-        self.assertFalse(ctr_tables & cvr_tables)
+        ctr = {v.path for v in model.embedding.trainable_variables}
+        cvr = {v.path for v in model.cvr_embedding.trainable_variables}
+        self.assertTrue(cvr)
+        self.assertFalse(ctr & cvr)
+        for name in model.cvr_embedding.table_rows:
+            self.assertGreater(np.abs(
+                to_np(model.embedding.table(name))
+                - to_np(model.cvr_embedding.table(name))).max(), 0)
 
     # === Structure Migrator ===
 
@@ -147,8 +150,7 @@ class CSTWATest(EstimatorTestCase):
             sims[:, :2] = -np.inf
             np.fill_diagonal(sims, -np.inf)
             cvr_table = to_np(
-                model.cvr_embedding.tables[spec.embedding_group or spec.name]
-                .embeddings)
+                model.cvr_embedding.table(spec.embedding_group or spec.name))
             ids = features[spec.name]
             expected = np.stack([
                 0.5 * cvr_table[i]
@@ -267,7 +269,9 @@ class CSTWATest(EstimatorTestCase):
                                        for w in layer.get_weights()])
                 features, _ = self.batch(model.schema, batch_size=16)
                 ctr_kernel = model.backbone.towers[0].dense_layers[0].kernel
-                ctr_table = model.embedding.tables["user"].embeddings
+                # Every CTR table (one fused variable), the CVR tower's
+                # way into the CTR side when the click bias is not stopped.
+                ctr_table = model.embedding.embeddings
                 with tf.GradientTape(persistent=True) as tape:
                     cvr = model(features, training=True)[keys.CVR]
                 for variable in (ctr_kernel, ctr_table):

@@ -284,6 +284,22 @@ class FeatureEmbedding(keras.layers.Layer):
             pooled = pooled / ops.maximum(count, 1.0)
         return pooled
 
+    # === Tables by name ===
+
+    def table(self, name):
+        """The `(rows, dim)` embedding table `name` (a feature's, or its
+        `embedding_group`'s) in either layout: a slice of the fused
+        variable, so gradients reach it, or the per-table layer's."""
+        if name not in self.table_rows:
+            raise ValueError(
+                f"No embedding table `{name}`. Received: name={name!r}; "
+                f"tables: {sorted(self.table_rows)}"
+            )
+        if self.table_layout == "per_table":
+            return self.tables[name].embeddings
+        start, rows = self.table_rows[name]
+        return self.embeddings[start:start + rows]
+
     # === Layout conversion and serialization ===
 
     def fused_table(self):

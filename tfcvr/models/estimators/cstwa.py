@@ -255,6 +255,7 @@ class CSTWA(CVRModel):
             embedding_dim=self.embedding_dim,
             combiner=self.embedding_combiner,
             output_mode="stack",
+            table_layout=self.embedding_layout,
             dtype=self.dtype_policy,
             name="cvr_embedding",
         )
@@ -417,9 +418,9 @@ class CSTWA(CVRModel):
                 if propagation is None:
                     columns.append(fields[:, index])
                     continue
-                table = self.cvr_embedding.tables[
+                table = self.cvr_embedding.table(
                     spec.embedding_group or spec.name
-                ].embeddings
+                )
                 ids = ops.reshape(ops.cast(features[spec.name], "int32"), (-1,))
                 columns.append(
                     ops.cast(propagation([table, ids]), fields.dtype)
