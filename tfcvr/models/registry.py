@@ -1,3 +1,5 @@
+import inspect
+
 from tfcvr.serialization import register_serializable
 
 ESTIMATORS = {}
@@ -50,3 +52,21 @@ def build_estimator(name, schema, params=None):
     except TypeError as e:
         raise ValueError(f"Bad parameters for model {name!r}: {e}") from None
 
+
+
+def estimator_arguments(name):
+    """The constructor argument names of estimator `name` (its own and its
+    bases' up to `keras.Model`, `schema` left out): what `get_config`
+    lists besides the Keras `name`/`trainable`/`dtype`."""
+    cls = get_estimator(name)
+    names = []
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or getattr(klass, "__module__", "").split(".")[0] != "tfcvr":
+            continue
+        for param in inspect.signature(init).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if param.name not in ("self", "schema", *names):
+                names.append(param.name)
+    return names

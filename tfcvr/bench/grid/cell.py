@@ -100,7 +100,7 @@ def run_cell(task):
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
         precision=settings.precision,
-        params=settings.model_params(),
+        params=cell.model_params(),
         validate=False,
         seed=cell.seed,
         verbose=2,
@@ -186,9 +186,12 @@ def prepare_dataset(task):
 
 def list_models(task):
     from tfcvr.layers.backbones import BACKBONES
-    from tfcvr.models import estimator_names
+    from tfcvr.models.registry import estimator_arguments
+    from tfcvr.models.registry import estimator_names
 
-    return {"models": estimator_names(), "backbones": sorted(BACKBONES)}
+    names = estimator_names()
+    return {"models": names, "backbones": sorted(BACKBONES),
+            "arguments": {name: estimator_arguments(name) for name in names}}
 
 
 TASKS = {"cell": run_cell, "dataset": prepare_dataset, "list_models": list_models}

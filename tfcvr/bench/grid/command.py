@@ -5,6 +5,8 @@
     tfcvr bench grid --preset paper --out grid_paper          # a big machine
     tfcvr bench grid --models naive,esmm --seeds 3 --selection-bias 0,1,2 \\
         --datasets aliccp=/data/aliccp_tfrecords --out grid
+    tfcvr bench grid --preset seed                            # CSTWA, ChorusCVR, DDPO + ablations
+    tfcvr bench grid --models esmm,cstwa,@cstwa-ablation,cstwa-k20=cstwa:graph_num_neighbours=20
 
 Simulated datasets (one per selection bias and data seed) are built once
 under OUT/datasets/; each run trains and evaluates in a child process and
@@ -22,7 +24,11 @@ import time
 
 from tfcvr.bench.grid.config import ExternalDataset
 from tfcvr.bench.grid.config import deep_merge
+from tfcvr.bench.grid.model_variant import ModelVariant
+from tfcvr.bench.grid.model_variant import split_top_level
+from tfcvr.bench.grid.presets import MODEL_GROUPS
 from tfcvr.bench.grid.presets import PRESETS
+from tfcvr.bench.grid.presets import expand_group
 from tfcvr.bench.grid.presets import preset_cell_timeout
 from tfcvr.bench.grid.presets import preset_config
 from tfcvr.bench.grid.presets import preset_jobs
@@ -45,9 +51,21 @@ def add_arguments(parser):
                         help="default: every estimator the simulator can feed, 3 seeds, "
                              "biases 0-2, 300k rows (~30 min on 2 cores); smoke: 3 "
                              "estimators, 2 seeds, 2 biases, 30k rows (CI, minutes); "
+                             "seed: the default setting for naive, esmm, escm2_dr, dcmt, "
+                             "cstwa, choruscvr, ddpo, @cstwa-ablation and @choruscvr-align; "
                              "paper: 5 seeds, biases 0-3, 1M rows")
+    groups = "; ".join(f"@{name} = {', '.join(v.spec() for v in members)}"
+                       for name, members in MODEL_GROUPS.items())
     parser.add_argument("--models", default=None,
-                        help="comma-separated estimator names, or 'all' (default: the preset's)")
+                        help="comma-separated estimators, or 'all' (default: the preset's). "
+                             "An entry is NAME, a variant LABEL=NAME:KEY=VALUE[:KEY=VALUE...] "
+                             "(constructor overrides on top of the shared setting; JSON "
+                             "values, dotted keys nest; its own report row and cells), or "
+                             f"a group @GROUP ({groups})".replace("%", "%%"))
+    parser.add_argument("--baseline", default=None,
+                        help="row the report pairs every other row with, seed by seed on "
+                             "the same data (default: esmm when in the grid, else the "
+                             "first model)")
     parser.add_argument("--seeds", default=None,
                         help="N (seeds 0..N-1) or a comma-separated list of seeds")
     parser.add_argument("--selection-bias", default=None, dest="selection_bias",
@@ -150,27 +168,60 @@ def parse_biases(text):
     return tuple(dict.fromkeys(out))
 
 
-def resolve_models(text, registered, defaults):
-    """`--models`: None (the preset's `defaults`), 'all', or a list."""
-    if text is None:
-        return defaults
-    if text.strip().lower() == "all":
+def resolve_models(text, registered, defaults, arguments=None):
+    """`--models`: None (the preset's `defaults`), 'all', or a list of
+    names, variants (`LABEL=NAME:KEY=VALUE...`) and groups (`@GROUP`).
+
+    A repeated identical entry counts once; one label with two meanings,
+    an unknown estimator or (given `arguments`, estimator name -> its
+    constructor argument names) an unknown override is a one-line
+    ValueError.
+    """
+    models = defaults if text is None else ()
+    if text is not None and text.strip().lower() == "all":
         return tuple(registered)
-    models = tuple(dict.fromkeys(_split(text)))
-    unknown = [name for name in models if name not in registered]
+    if text is not None:
+        entries = []
+        for part in (p for p in split_top_level(text, ",") if p):
+            if part.startswith("@"):
+                entries.extend(expand_group(part[1:]))
+            else:
+                entries.append(ModelVariant.parse(part))
+        models = tuple(entries)
+        if not models:
+            raise ValueError(f"--models names no estimator. Received: {text!r}")
+    variants, unknown = {}, []
+    for entry in models:
+        variant = entry if isinstance(entry, ModelVariant) else ModelVariant.plain(entry)
+        if variant.estimator not in registered:
+            unknown.append(variant.label if variant.is_plain else
+                           f"{variant.estimator} (in variant {variant.label})")
+            continue
+        if variant.label in registered and not variant.is_plain:
+            raise ValueError(
+                f"Variant label {variant.label!r} is the name of a registered estimator; "
+                f"give the variant a label of its own.")
+        if arguments is not None:
+            variant.check(arguments)
+        previous = variants.setdefault(variant.label, variant)
+        if previous != variant:
+            raise ValueError(
+                f"--models: duplicate label {variant.label!r} "
+                f"({previous.spec()} and {variant.spec()})")
     if unknown:
         raise ValueError(
             f"Unknown estimator(s) {', '.join(unknown)}. Registered: {', '.join(registered)}")
-    if not models:
-        raise ValueError(f"--models names no estimator. Received: {text!r}")
-    return models
+    return tuple(v.estimator if v.is_plain else v for v in variants.values())
 
 
-def build_config(args, registered, backbones=None):
-    """The `GridConfig` of the command line: the preset, then the flags."""
+def build_config(args, registered, backbones=None, arguments=None):
+    """The `GridConfig` of the command line: the preset, then the flags.
+    `arguments` (estimator name -> constructor argument names) checks the
+    variants' overrides."""
     preset = PRESETS[args.preset]
     overrides = {"models": resolve_models(args.models, registered,
-                                          preset_models(args.preset, registered))}
+                                          preset_models(args.preset, registered),
+                                          arguments)}
     if args.seeds is not None:
         overrides["seeds"] = parse_seeds(args.seeds)
     if args.selection_bias is not None:
@@ -208,6 +259,16 @@ def build_config(args, registered, backbones=None):
     return preset_config(args.preset, registered, **overrides)
 
 
+def resolve_baseline(text, labels):
+    """`--baseline`: a row label of the grid; default esmm, else the first."""
+    if text is None:
+        return "esmm" if "esmm" in labels else (labels[0] if labels else None)
+    if text not in labels:
+        raise ValueError(
+            f"--baseline {text!r} is not a row of the grid. Rows: {', '.join(labels)}")
+    return text
+
+
 def _print_plan(cells, pending):
     todo = {c.cell_id for c in pending}
     for cell in cells:
@@ -227,7 +288,8 @@ def run(args):
         rows = list(store.latest().values())
         if not rows:
             raise ValueError(f"No results in {store.path}; run the grid first.")
-        written = write_report(rows, out)
+        labels = list(dict.fromkeys(r.get("label") or r.get("model") for r in rows))
+        written = write_report(rows, out, baseline=resolve_baseline(args.baseline, labels))
         print(written["tables"])
         print(f"\nreport: {written['report']} ({len(written['plots'])} plots)")
         return 0
@@ -242,12 +304,14 @@ def run(args):
     executor = SubprocessRunner(timeout=timeout, keep_logs=args.keep_logs)
     print("listing the registered estimators ...", file=sys.stderr, flush=True)
     registry = executor.list_models(os.path.join(out, CELLS_DIR, "_list_models"))
-    config = build_config(args, registry["models"], registry["backbones"])
+    config = build_config(args, registry["models"], registry["backbones"],
+                          registry.get("arguments"))
+    baseline = resolve_baseline(args.baseline, config.labels)
     runner = GridRunner(config, out, executor=executor, progress=not args.no_progress,
                         retry_failed=not args.no_retry_failed, jobs=jobs)
     cells, pending = runner.plan()
     datasets = len(config.simulated_datasets()) + len(config.datasets)
-    print(f"grid: {len(config.models)} estimators ({', '.join(config.models)}) x "
+    print(f"grid: {len(config.models)} estimators ({', '.join(config.labels)}) x "
           f"{len(config.seeds)} seeds x {datasets} datasets = {len(cells)} cells; "
           f"{len(cells) - len(pending)} finished, {len(pending)} to run ({jobs} at once); "
           f"out {out}",
@@ -258,8 +322,9 @@ def run(args):
     summary = runner.run()
     latest = runner.store.latest()
     rows = [latest[c.cell_id] for c in cells if c.cell_id in latest]
-    written = write_report(rows, out, model_order=list(config.models),
-                           title=f"tfcvr estimator grid ({args.preset} preset)")
+    written = write_report(rows, out, model_order=config.labels,
+                           title=f"tfcvr estimator grid ({args.preset} preset)",
+                           baseline=baseline)
     print()
     print(written["tables"])
     wall = time.perf_counter() - started

@@ -13,6 +13,7 @@ import json
 import math
 import os
 
+from tfcvr.bench.grid.model_variant import ModelVariant
 from tfcvr.features import keys
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -400,6 +401,11 @@ class GridCell:
     and the simulation seed), so the runs that a report row averages share
     it.
 
+    A named variant (`ModelVariant` with a label or overrides) adds its
+    label and overrides to the config, so its cells differ from the plain
+    estimator's and from each other; a plain estimator's config (and id)
+    is the same as before variants existed.
+
     Args:
         model: str. Registered estimator name.
         seed: int >= 0. Seeds Keras, NumPy and the shuffles.
@@ -407,6 +413,7 @@ class GridCell:
         train: `TrainSettings`.
         eval_split: str. Split the metrics are computed on.
         eval_batch_size: int >= 1.
+        variant: `ModelVariant` of `model`, or None (the plain estimator).
     """
 
     model: str
@@ -415,10 +422,20 @@ class GridCell:
     train: TrainSettings
     eval_split: str = "eval"
     eval_batch_size: int = 8192
+    variant: ModelVariant | None = None
 
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a name. Received: model={self.model!r}")
+        if self.variant is not None:
+            _check_type("variant", self.variant, (ModelVariant,))
+            if self.variant.estimator != self.model:
+                raise ValueError(
+                    f"variant {self.variant.label!r} is of {self.variant.estimator!r}, "
+                    f"not of model={self.model!r}"
+                )
+            if self.variant.is_plain:
+                object.__setattr__(self, "variant", None)
         check_int("seed", self.seed, 0)
         _check_type("dataset", self.dataset, (SimulatedDataset, ExternalDataset))
         _check_type("train", self.train, (TrainSettings,))
@@ -428,7 +445,7 @@ class GridCell:
         return hash(canonical_json(self.to_dict()))
 
     def to_dict(self):
-        return {
+        config = {
             "format": CELL_FORMAT,
             "model": self.model,
             "seed": self.seed,
@@ -437,9 +454,13 @@ class GridCell:
             "eval_split": self.eval_split,
             "eval_batch_size": self.eval_batch_size,
         }
+        if self.variant is not None:
+            config["variant"] = self.variant.to_dict()
+        return config
 
     @classmethod
     def from_dict(cls, config):
+        variant = config.get("variant")
         return cls(
             model=config["model"],
             seed=config["seed"],
@@ -447,7 +468,22 @@ class GridCell:
             train=TrainSettings.from_dict(config["train"]),
             eval_split=config.get("eval_split", "eval"),
             eval_batch_size=config.get("eval_batch_size", 8192),
+            variant=None if variant is None else ModelVariant.from_dict(variant),
         )
+
+    @property
+    def label(self):
+        """The report row name: the variant's label or the estimator's."""
+        return self.model if self.variant is None else self.variant.label
+
+    @property
+    def overrides(self):
+        return {} if self.variant is None else copy.deepcopy(self.variant.overrides)
+
+    def model_params(self):
+        """Constructor kwargs: the shared setting, then the variant's
+        overrides (deep-merged, so they win)."""
+        return deep_merge(self.train.model_params(), self.overrides)
 
     @property
     def cell_id(self):
@@ -461,7 +497,7 @@ class GridCell:
         return short_hash(config, 12)
 
     def describe(self):
-        return f"{self.model} seed={self.seed} {self.dataset.label}"
+        return f"{self.label} seed={self.seed} {self.dataset.label}"
 
 
 # === The grid ===
@@ -479,7 +515,8 @@ class GridConfig:
     = training noise only).
 
     Args:
-        models: tuple of registered estimator names.
+        models: tuple of registered estimator names and `ModelVariant`s
+            (a plain variant is stored as its name); labels must differ.
         seeds: tuple of int run seeds.
         selection_biases: tuple of float selection-bias strengths of the
             simulated datasets (empty: no simulated data).
@@ -511,7 +548,13 @@ class GridConfig:
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("models", _tuple("models", self.models, str))
+        set_("models", tuple(
+            m.estimator if isinstance(m, ModelVariant) and m.is_plain else m
+            for m in _tuple("models", self.models, (str, ModelVariant))))
+        labels = [self._variant(m).label for m in self.models]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"models has duplicate labels: {', '.join(twice)}")
         set_("seeds", _tuple("seeds", self.seeds, int))
         set_("selection_biases", tuple(float(b) for b in _tuple(
             "selection_biases", self.selection_biases, (int, float))))
@@ -543,6 +586,19 @@ class GridConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    @staticmethod
+    def _variant(model):
+        return model if isinstance(model, ModelVariant) else ModelVariant.plain(model)
+
+    def variants(self):
+        """Every model as a `ModelVariant` (plain ones included)."""
+        return [self._variant(m) for m in self.models]
+
+    @property
+    def labels(self):
+        """The report row name of every model, in order."""
+        return [v.label for v in self.variants()]
+
     def simulated_dataset(self, selection_bias, run_seed):
         return SimulatedDataset(
             selection_bias=selection_bias,
@@ -572,20 +628,21 @@ class GridConfig:
         runs += [(seed, dataset) for dataset in self.datasets for seed in self.seeds]
         return [
             GridCell(
-                model=model,
+                model=variant.estimator,
                 seed=seed,
                 dataset=dataset,
                 train=self.train,
                 eval_split=self.eval_split,
                 eval_batch_size=self.eval_batch_size,
+                variant=variant,
             )
             for seed, dataset in runs
-            for model in self.models
+            for variant in self.variants()
         ]
 
     def to_dict(self):
         return {
-            "models": list(self.models),
+            "models": [m if isinstance(m, str) else m.to_dict() for m in self.models],
             "seeds": list(self.seeds),
             "selection_biases": list(self.selection_biases),
             "rows": self.rows,

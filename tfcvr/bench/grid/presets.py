@@ -1,10 +1,15 @@
 """The named grids: `smoke` (CI, minutes on 2 CPU cores), `default` (every
 estimator, 3 seeds, 3 bias strengths: the leaderboard of the README, about
-30 minutes on 2 cores) and `paper` (every estimator, 5 seeds, 4 bias strengths,
-1M rows, for a big machine)."""
+30 minutes on 2 cores), `seed` (the default setting for the seed estimators
+CSTWA, ChorusCVR and DDPO beside the baselines, with CSTWA's ablation and
+ChorusCVR's align-weight sweep as variant rows) and `paper` (every
+estimator, 5 seeds, 4 bias strengths, 1M rows, for a big machine); and the
+named variant groups (`@cstwa-ablation`, `@choruscvr-align`) that
+`--models` and the presets use."""
 
 from tfcvr.bench.grid.config import GridConfig
 from tfcvr.bench.grid.config import TrainSettings
+from tfcvr.bench.grid.model_variant import ModelVariant
 
 # The smoke grid adds the first of these that is registered: a debiasing
 # estimator next to the naive baseline and ESMM.
@@ -23,6 +28,25 @@ SMOKE_BASE_MODELS = ("naive", "esmm")
 # post-click action); `--models` can still name them for datasets that have
 # it.
 NEEDS_EXTRA_LABELS = ("esm2",)
+# Named variant groups: `--models @NAME` expands to these rows. CSTWA's
+# ablation switches one component off per row (the paper's ablation); the
+# ChorusCVR sweep sits beside the plain `choruscvr` row (align_weight 1, the
+# default), and 0 turns SAM off exactly.
+MODEL_GROUPS = {
+    "cstwa-ablation": (
+        ModelVariant("cstwa-no-sm", "cstwa", {"use_structure_migrator": False}),
+        ModelVariant("cstwa-no-cp", "cstwa", {"use_click_perceptron": False}),
+        ModelVariant("cstwa-no-ce", "cstwa", {"use_curse_escaper": False}),
+    ),
+    "choruscvr-align": (
+        ModelVariant("choruscvr-align0", "choruscvr", {"align_weight": 0.0}),
+        ModelVariant("choruscvr-align0.1", "choruscvr", {"align_weight": 0.1}),
+    ),
+}
+# The seed preset's rows: the baselines, the three seed estimators, then
+# the variant groups.
+SEED_MODELS = ("naive", "esmm", "escm2_dr", "dcmt", "cstwa", "choruscvr", "ddpo",
+               "@cstwa-ablation", "@choruscvr-align")
 # How the grid runs, not what a cell is: not part of GridConfig or the hash.
 _RUN_OPTIONS = ("cell_timeout", "jobs")
 
@@ -103,10 +127,34 @@ PRESETS = {
     },
 }
 
+# The default setting for the seed estimators, CSTWA's ablation and
+# ChorusCVR's align-weight sweep: the same cells as the default preset's,
+# so the two share results in one --out.
+PRESETS["seed"] = dict(PRESETS["default"])
+
+
+def expand_group(name):
+    """The variants of group `name` (`@name` on the command line)."""
+    if name not in MODEL_GROUPS:
+        raise ValueError(
+            f"Unknown model group @{name}; choose from "
+            f"{', '.join('@' + g for g in MODEL_GROUPS)}"
+        )
+    return MODEL_GROUPS[name]
+
 
 def preset_models(name, registered):
     """The estimators of preset `name` among the `registered` names."""
     registered = list(registered)
+    if name == "seed":
+        out = []
+        for entry in SEED_MODELS:
+            members = expand_group(entry[1:]) if entry.startswith("@") else (entry,)
+            for member in members:
+                estimator = member if isinstance(member, str) else member.estimator
+                if estimator in registered:
+                    out.append(member)
+        return tuple(out)
     if name in ("default", "paper"):
         return tuple(m for m in registered if m not in NEEDS_EXTRA_LABELS)
     models = [m for m in SMOKE_BASE_MODELS if m in registered]

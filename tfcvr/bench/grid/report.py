@@ -12,6 +12,7 @@ import os
 import re
 import statistics
 
+from tfcvr.bench.grid.config import canonical_json
 from tfcvr.bench.grid.paper_reference import ALICCP_REFERENCE
 from tfcvr.bench.grid.runner import STATUS_OK
 from tfcvr.evaluation import metric_names as m
@@ -62,6 +63,14 @@ RELIABILITY_CURVES = (
     (m.RELIABILITY_CVR_UNCLICKED_TRUE, "pCVR on unclicked rows", "true CVR (simulator)"),
 )
 _ROW_FIELDS = (EXAMPLES_PER_SECOND, PEAK_RSS_MB, TRAIN_SECONDS)
+# The paired comparison with the baseline row: differences of these metrics
+# (the truth ones on simulated data only) and the ratio of training time.
+PAIRED_METRICS = (
+    (m.CVR_AUC_TRUE, True),
+    (m.CVR_AUC_CLICKED, False),
+    (m.CTCVR_AUC, False),
+    (m.CVR_BIAS_UNCLICKED, True),
+)
 
 
 # === Numbers ===
@@ -131,8 +140,10 @@ def group_rows(rows, model_order=None):
             follow in order of appearance.
 
     Returns:
-        list of dicts: `dataset`, `model`, `label` (the estimator, with the
-        setting's id when one dataset has two settings of it),
+        list of dicts: `dataset`, `model` (the row's variant label: the
+        estimator name for a plain estimator), `estimator`, `label` (the
+        model, with the setting's id when one dataset has two settings of
+        it), `train_key` (the training setting, canonical JSON),
         `selection_bias`, `aliccp`, `has_ground_truth`, `group_id`,
         `backbone`, `ok` (rows), `failed` (rows), `stats` (metric ->
         `mean_std`).
@@ -146,7 +157,9 @@ def group_rows(rows, model_order=None):
             group = groups[gid] = {
                 "group_id": gid,
                 "dataset": row.get("dataset", "?"),
-                "model": row.get("model", "?"),
+                "model": row.get("label") or row.get("model", "?"),
+                "estimator": row.get("model", "?"),
+                "train_key": canonical_json(train),
                 "selection_bias": row.get("selection_bias"),
                 "aliccp": bool(row.get("aliccp")),
                 "has_ground_truth": bool(row.get("has_ground_truth")),
@@ -215,6 +228,69 @@ def section_tables(groups):
             body.append(cells)
         parts.append(f"### {title}\n\n" + markdown_table(header, body))
     return "\n\n".join(parts)
+
+
+def _pair_key(row):
+    return (row.get("seed"), row.get("data_seed"))
+
+
+def paired_differences(groups, baseline):
+    """Every row against the `baseline` row of its dataset and setting,
+    seed by seed on the same data.
+
+    Returns:
+        list of dicts: `group`, `pairs` (seeds matched), `diffs` (metric ->
+        `mean_std` of row - baseline per seed; None where the dataset has
+        no ground truth for that metric) and `train_ratio` (`mean_std` of
+        row / baseline training seconds per seed).
+    """
+    bases = {(g["dataset"], g["train_key"]): g for g in groups
+             if g["model"] == baseline and g["ok"]}
+    out = []
+    for g in groups:
+        base = bases.get((g["dataset"], g["train_key"]))
+        if base is None or base is g or not g["ok"]:
+            continue
+        mine = {_pair_key(r): r for r in g["ok"]}
+        theirs = {_pair_key(r): r for r in base["ok"]}
+        keys = [k for k in mine if k in theirs]
+        diffs = {}
+        for name, truth_only in PAIRED_METRICS:
+            if truth_only and not g["has_ground_truth"]:
+                diffs[name] = None
+                continue
+            values = []
+            for k in keys:
+                a, b = metric_value(mine[k], name), metric_value(theirs[k], name)
+                values.append(a - b if _is_number(a) and _is_number(b) else None)
+            diffs[name] = mean_std(values)
+        ratios = []
+        for k in keys:
+            a, b = metric_value(mine[k], TRAIN_SECONDS), metric_value(theirs[k], TRAIN_SECONDS)
+            ratios.append(a / b if _is_number(a) and _is_number(b) and b > 0 else None)
+        out.append({"group": g, "pairs": len(keys), "diffs": diffs,
+                    "train_ratio": mean_std(ratios)})
+    return out
+
+
+def paired_table(groups, baseline):
+    """The paired differences with `baseline` as Markdown ("" if none)."""
+    pairs = paired_differences(groups, baseline)
+    if not pairs:
+        return ""
+    header = ["dataset", "estimator", "pairs"] + [
+        f"Δ {name}" for name, _ in PAIRED_METRICS] + ["train s ratio"]
+    body = []
+    for p in pairs:
+        cells = [p["group"]["dataset"], p["group"]["label"], str(p["pairs"])]
+        for name, _ in PAIRED_METRICS:
+            stats = p["diffs"][name]
+            cells.append("-" if stats is None else format_mean_std(stats, 4, True))
+        cells.append(format_mean_std(p["train_ratio"], 2))
+        body.append(cells)
+    return (f"### Paired with `{baseline}` (mean ± std over seeds of the per-seed "
+            f"difference on the same data; training time as a ratio)\n\n"
+            + markdown_table(header, body))
 
 
 def _settings_lines(rows):
@@ -292,7 +368,9 @@ def _reference_section(groups):
         "grid's backbone; run-to-run noise on Ali-CCP is about ±0.003-0.012.",
     ]
     for dataset in aliccp:
-        mine = {g["model"]: g for g in groups if g["dataset"] == dataset and g["ok"]}
+        # Variant rows are not the paper's model.
+        mine = {g["model"]: g for g in groups
+                if g["dataset"] == dataset and g["ok"] and g["model"] == g["estimator"]}
         body = []
         for ref in ALICCP_REFERENCE:
             value = f"{ref['value']:.4f}" + (f" ± {ref['std']:.4f}" if ref["std"] else "")
@@ -312,15 +390,16 @@ def _reference_section(groups):
 
 
 def render_markdown(rows, plots=(), model_order=None, title="tfcvr estimator grid",
-                    notes=()):
+                    notes=(), baseline=None):
     """The report as Markdown.
 
     Args:
         rows: the result rows to report (latest per cell).
         plots: paths of PNGs relative to the report.
-        model_order: estimator names in row order.
+        model_order: row labels (estimators and variants) in row order.
         title: str. First heading.
         notes: extra lines under the heading.
+        baseline: str or None. Row label the paired table compares with.
     """
     groups = group_rows(rows, model_order)
     ok = sum(1 for r in rows if r.get("status") == STATUS_OK)
@@ -336,6 +415,9 @@ def render_markdown(rows, plots=(), model_order=None, title="tfcvr estimator gri
     parts.append("\n## Setting\n\n" + "\n".join(_settings_lines(rows)))
     if groups:
         parts.append("\n## Results\n\n" + section_tables(groups))
+        paired = paired_table(groups, baseline) if baseline else ""
+        if paired:
+            parts.append("\n" + paired)
     if plots:
         lines = ["\n## Plots\n"]
         for path in plots:
@@ -347,7 +429,7 @@ def render_markdown(rows, plots=(), model_order=None, title="tfcvr estimator gri
         parts.append("\n" + reference)
     failed = [r for r in rows if r.get("status") != STATUS_OK]
     if failed:
-        body = [[r.get("model"), r.get("seed"), r.get("dataset"), r.get("cell_id"),
+        body = [[r.get("label") or r.get("model"), r.get("seed"), r.get("dataset"), r.get("cell_id"),
                  (r.get("error") or "").replace("|", "/")[:300]] for r in failed]
         parts.append("\n## Failed runs\n\n" + markdown_table(
             ["estimator", "seed", "dataset", "cell", "error"], body)
@@ -507,8 +589,10 @@ def write_plots(groups, plots_dir):
     return [p for p in paths if p is not None]
 
 
-def write_report(rows, out_dir, model_order=None, title="tfcvr estimator grid", notes=()):
-    """Writes `out_dir/report.md` and `out_dir/plots/*.png`.
+def write_report(rows, out_dir, model_order=None, title="tfcvr estimator grid", notes=(),
+                 baseline=None):
+    """Writes `out_dir/report.md` and `out_dir/plots/*.png` (with a table
+    of paired differences with row `baseline` when given).
 
     Returns:
         dict: `report` (path), `plots` (paths), `tables` (the metric tables
@@ -517,7 +601,7 @@ def write_report(rows, out_dir, model_order=None, title="tfcvr estimator grid", 
     groups = group_rows(rows, model_order)
     plots = write_plots(groups, os.path.join(out_dir, PLOTS_DIR))
     relative = [os.path.relpath(p, out_dir) for p in plots]
-    text = render_markdown(rows, relative, model_order, title, notes)
+    text = render_markdown(rows, relative, model_order, title, notes, baseline)
     path = os.path.join(out_dir, REPORT_FILE)
     with open(path, "w") as f:
         f.write(text)

@@ -332,14 +332,17 @@ class SubprocessRunner:
     # === Tasks ===
 
     def list_models(self, work_dir):
-        """`{"models": [...], "backbones": [...]}` registered in a fresh process."""
+        """`{"models": [...], "backbones": [...], "arguments": {name: [...]}}`
+        registered in a fresh process (`arguments`: each estimator's
+        constructor argument names)."""
         result = self.run_task({"task": "list_models"}, work_dir, timeout=600)
         if result["status"] != STATUS_OK:
             raise ValueError(
                 f"Could not list the registered estimators: {result['error']} "
                 f"(log: {result['log']})"
             )
-        return {"models": result["models"], "backbones": result["backbones"]}
+        return {"models": result["models"], "backbones": result["backbones"],
+                "arguments": result.get("arguments")}
 
     def prepare_dataset(self, dataset, path, work_dir):
         task = {"task": "dataset", "dataset": dataset.to_dict(), "path": path,
@@ -549,6 +552,8 @@ class GridRunner:
             "error": None if status == STATUS_OK else _one_line(
                 result.get("error") or "unknown error"),
             "model": cell.model,
+            "label": cell.label,
+            "overrides": cell.overrides,
             "seed": cell.seed,
             "dataset": cell.dataset.label,
             "dataset_kind": cell.dataset.kind,
@@ -573,7 +578,7 @@ class GridRunner:
     @staticmethod
     def _ok_line(row):
         metrics = row["metrics"]
-        parts = [f"ok {row['model']} seed={row['seed']} {row['dataset']}:"]
+        parts = [f"ok {row.get('label') or row['model']} seed={row['seed']} {row['dataset']}:"]
         for name in ("cvr_auc_true", "cvr_bias_unclicked", "ctcvr_auc"):
             value = metrics.get(name)
             if isinstance(value, (int, float)):
