@@ -99,3 +99,47 @@ def test_the_grid_parent_imports_neither_tensorflow_nor_keras():
             "bad = [n for n in ('tensorflow', 'keras', 'apache_beam', 'matplotlib') "
             "if n in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+ARGUMENTS = {"esmm": ["ctr_weight", "backbone_config"], "naive": ["ctr_weight"],
+             "aitm": [], "escm2_ips": []}
+
+
+def test_models_take_variants_and_groups():
+    config = gb.build_config(_args(
+        "--models", "naive,esmm,esmm-w=esmm:ctr_weight=2:backbone_config.hidden_units=[8,4],"
+        "naive,esmm-w=esmm:ctr_weight=2.0:backbone_config.hidden_units=[8,4]"),
+        REGISTERED, BACKBONES, ARGUMENTS)
+    # Repeated identical entries count once (2 and 2.0 spell one value).
+    assert config.labels == ["naive", "esmm", "esmm-w"]
+    variant = config.models[2]
+    assert variant.overrides == {"ctr_weight": 2, "backbone_config": {"hidden_units": [8, 4]}}
+    cells = [c for c in config.cells() if c.seed == 0 and c.dataset.selection_bias == 0]
+    assert [c.label for c in cells] == ["naive", "esmm", "esmm-w"]
+    assert cells[2].model == "esmm" and cells[2].cell_id != cells[1].cell_id
+    grouped = gb.resolve_models("esmm,@cstwa-ablation", ["esmm", "cstwa"], ())
+    assert [getattr(m, "label", m) for m in grouped] == [
+        "esmm", "cstwa-no-sm", "cstwa-no-cp", "cstwa-no-ce"]
+
+
+@pytest.mark.parametrize("models, message", [
+    ("esmm,mystery", "Unknown estimator.*mystery"),
+    ("x=mystery:ctr_weight=1", r"mystery \(in variant x\)"),
+    ("x=esmm:ctr_wieght=1", "esmm has no constructor argument ctr_wieght"),
+    ("x=esmm:ctr_weight=1,x=naive:ctr_weight=1", "duplicate label 'x'"),
+    ("x=esmm:ctr_weight=1,x=esmm:ctr_weight=2", "duplicate label 'x'"),
+    ("naive=esmm", "registered estimator"),
+    ("@cstwa-ablations", "Unknown model group"),
+    (",", "names no estimator"),
+])
+def test_bad_variants_are_one_line_errors(models, message):
+    with pytest.raises(ValueError, match=message):
+        gb.build_config(_args("--models", models), REGISTERED, BACKBONES, ARGUMENTS)
+
+
+def test_baseline():
+    assert gb.resolve_baseline(None, ["naive", "esmm"]) == "esmm"
+    assert gb.resolve_baseline(None, ["naive", "aitm"]) == "naive"
+    assert gb.resolve_baseline("aitm", ["naive", "aitm"]) == "aitm"
+    with pytest.raises(ValueError, match="--baseline 'dcmt' is not a row"):
+        gb.resolve_baseline("dcmt", ["naive", "esmm"])

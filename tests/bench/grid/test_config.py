@@ -3,6 +3,7 @@ import pytest
 from tfcvr.bench.grid import ExternalDataset
 from tfcvr.bench.grid import GridCell
 from tfcvr.bench.grid import GridConfig
+from tfcvr.bench.grid import ModelVariant
 from tfcvr.bench.grid import SimulatedDataset
 from tfcvr.bench.grid import TrainSettings
 from tfcvr.features import keys
@@ -141,3 +142,41 @@ def test_train_settings_validation():
         TrainSettings(precision="float8")
     with pytest.raises(ValueError, match="JSON"):
         TrainSettings(params={"x": object()})
+
+
+def test_variants_are_cells_of_their_own():
+    ds = SimulatedDataset(selection_bias=1, rows=1000)
+    settings = TrainSettings(params={"ctr_weight": 0.5, "backbone_config": {"dropout": 0.1}})
+    plain = GridCell("cstwa", 0, ds, settings)
+    # A plain variant is the plain estimator: same config, same id.
+    assert GridCell("cstwa", 0, ds, settings, variant=ModelVariant.plain("cstwa")) == plain
+    assert "variant" not in plain.to_dict() and plain.label == "cstwa"
+    off = GridCell("cstwa", 0, ds, settings,
+                   variant=ModelVariant("no-sm", "cstwa", {"use_structure_migrator": False}))
+    on = GridCell("cstwa", 0, ds, settings,
+                  variant=ModelVariant("sm", "cstwa", {"use_structure_migrator": True}))
+    other = GridCell("cstwa", 0, ds, settings,
+                     variant=ModelVariant("no-sm", "cstwa", {"use_structure_migrator": 0.5}))
+    assert len({c.cell_id for c in (plain, off, on, other)}) == 4
+    assert len({c.group_id for c in (plain, off, on, other)}) == 4
+    assert GridCell.from_dict(off.to_dict()) == off
+    assert off.label == "no-sm" and off.describe().startswith("no-sm seed=0")
+    # The overrides win over the shared setting, nested dicts merged.
+    wide = GridCell("cstwa", 0, ds, settings, variant=ModelVariant(
+        "wide", "cstwa", {"ctr_weight": 2.0, "backbone_config": {"hidden_units": [8]}}))
+    assert wide.model_params()["ctr_weight"] == 2.0
+    assert wide.model_params()["backbone_config"] == {"dropout": 0.1, "hidden_units": [8]}
+    with pytest.raises(ValueError, match="is of 'cstwa'"):
+        GridCell("esmm", 0, ds, settings, variant=off.variant)
+
+
+def test_grid_of_variants():
+    variant = ModelVariant("naive-w", "naive", {"ctr_weight": 2.0})
+    config = _config(models=("naive", variant, ModelVariant.plain("esmm")))
+    assert config.models == ("naive", variant, "esmm")
+    assert config.labels == ["naive", "naive-w", "esmm"]
+    labels = {c.label for c in config.cells()}
+    assert labels == {"naive", "naive-w", "esmm"}
+    assert config.to_dict()["models"][1] == variant.to_dict()
+    with pytest.raises(ValueError, match="duplicate labels: naive-w"):
+        _config(models=(variant, ModelVariant("naive-w", "esmm", {"ctr_weight": 1.0})))

@@ -24,3 +24,28 @@ def test_presets():
     assert len(paper.simulated_datasets()) == 20
     with pytest.raises(ValueError, match="Unknown preset"):
         preset_config("huge", registered)
+
+
+def test_variant_groups_and_the_seed_preset():
+    from tfcvr.bench.grid.presets import MODEL_GROUPS
+    from tfcvr.bench.grid.presets import expand_group
+
+    ablation = expand_group("cstwa-ablation")
+    assert [v.overrides for v in ablation] == [
+        {"use_structure_migrator": False}, {"use_click_perceptron": False},
+        {"use_curse_escaper": False}]
+    # The sweep's align_weight 1 is the plain choruscvr row (its default).
+    assert [v.overrides["align_weight"] for v in MODEL_GROUPS["choruscvr-align"]] == [0.0, 0.1]
+    with pytest.raises(ValueError, match="Unknown model group @nope"):
+        expand_group("nope")
+    registered = ["choruscvr", "cstwa", "dcmt", "ddpo", "escm2_dr", "esmm", "naive"]
+    seed = preset_config("seed", registered)
+    assert seed.labels == ["naive", "esmm", "escm2_dr", "dcmt", "cstwa", "choruscvr", "ddpo",
+                           "cstwa-no-sm", "cstwa-no-cp", "cstwa-no-ce",
+                           "choruscvr-align0", "choruscvr-align0.1"]
+    # Same setting as the default preset: the plain rows are the same cells.
+    default = preset_config("default", registered)
+    assert {c.cell_id for c in default.cells()} <= {c.cell_id for c in seed.cells()}
+    assert len(seed.cells()) == 12 * 3 * 3
+    # Groups of estimators that are not registered drop out.
+    assert preset_config("seed", ["esmm", "naive"]).labels == ["naive", "esmm"]

@@ -158,3 +158,62 @@ def test_no_plots_without_data(tmp_path):
     rows = [_row("esmm", 0, 0.0, 0.6, 0.0, status="failed")]
     assert report.write_plots(report.group_rows(rows), str(tmp_path)) == []
     assert list(tmp_path.glob("*.png")) == []
+
+
+def _variant_rows():
+    rows = []
+    for seed, (base_auc, base_bias) in enumerate(((0.60, 0.05), (0.64, 0.03), (0.62, 0.04))):
+        rows.append(_row("esmm", seed, 2.0, base_auc, base_bias, train_seconds=10.0))
+        rows.append(_row("cstwa", seed, 2.0, base_auc + 0.01 * (seed + 1), base_bias - 0.01,
+                         train_seconds=20.0 + 10.0 * seed))
+        off = _row("cstwa", seed, 2.0, base_auc - 0.02, base_bias, label="cstwa-no-sm",
+                   overrides={"use_structure_migrator": False}, train_seconds=5.0)
+        off["cell_id"] += "-no-sm"
+        off["group_id"] += "-no-sm"
+        rows.append(off)
+    return rows
+
+
+def test_variant_rows_are_labelled_and_paired_with_the_baseline():
+    rows = _variant_rows()
+    groups = report.group_rows(rows, model_order=["esmm", "cstwa", "cstwa-no-sm"])
+    assert [(g["model"], g["estimator"]) for g in groups] == [
+        ("esmm", "esmm"), ("cstwa", "cstwa"), ("cstwa-no-sm", "cstwa")]
+    pairs = {p["group"]["model"]: p for p in report.paired_differences(groups, "esmm")}
+    assert set(pairs) == {"cstwa", "cstwa-no-sm"}
+    cstwa = pairs["cstwa"]
+    assert cstwa["pairs"] == 3
+    # Per seed: +0.01, +0.02, +0.03 -> mean 0.02, std 0.01.
+    assert cstwa["diffs"][m.CVR_AUC_TRUE]["mean"] == pytest.approx(0.02)
+    assert cstwa["diffs"][m.CVR_AUC_TRUE]["std"] == pytest.approx(0.01)
+    assert cstwa["diffs"][m.CVR_BIAS_UNCLICKED]["mean"] == pytest.approx(-0.01)
+    assert cstwa["diffs"][m.CVR_AUC_CLICKED]["mean"] == pytest.approx(0.0)
+    # Training time 20/10, 30/10, 40/10.
+    assert cstwa["train_ratio"]["mean"] == pytest.approx(3.0)
+    assert pairs["cstwa-no-sm"]["train_ratio"]["mean"] == pytest.approx(0.5)
+    assert pairs["cstwa-no-sm"]["diffs"][m.CVR_AUC_TRUE]["mean"] == pytest.approx(-0.02)
+    text = report.render_markdown(rows, model_order=["esmm", "cstwa", "cstwa-no-sm"],
+                                  baseline="esmm")
+    assert "### Paired with `esmm`" in text
+    paired = text.split("### Paired with `esmm`")[1]
+    line = next(c for c in _cells(paired) if c[1] == "cstwa-no-sm")
+    assert line[:4] == ["sim-bias2", "cstwa-no-sm", "3", "-0.0200 ± 0.0000"]
+    assert line[-1] == "0.50 ± 0.00"
+    truth = next(c for c in _cells(text) if c[1] == "cstwa-no-sm")
+    assert truth[2] == "3/3"
+    # Without a baseline row there is nothing to pair.
+    assert report.paired_differences(groups, "dcmt") == []
+    assert "Paired with" not in report.render_markdown(rows)
+
+
+def test_pairs_match_seed_and_data_seed_only():
+    rows = _variant_rows()
+    rows = [r for r in rows if not (r.get("label") == "cstwa-no-sm" and r["seed"] == 1)]
+    groups = report.group_rows(rows)
+    pairs = {p["group"]["model"]: p for p in report.paired_differences(groups, "esmm")}
+    assert pairs["cstwa-no-sm"]["pairs"] == 2
+    for row in rows:
+        if row["model"] == "esmm":
+            row["data_seed"] = 7
+    pairs = report.paired_differences(report.group_rows(rows), "esmm")
+    assert all(p["pairs"] == 0 for p in pairs)

@@ -3,6 +3,7 @@ datasets under one setting, resumable, one child process per run, and a
 Markdown + PNG report (see docs/leaderboard.md).
 
 By role: `config` (what a grid is: datasets, training settings, cells),
+`model_variant` (a named estimator with constructor overrides: a row),
 `presets` (the named grids), `runner` (running it: parent, child
 processes, results file, lock), `cell` (what one child runs), `report`
 (the Markdown and plots, with `paper_reference` numbers) and `command`
@@ -14,6 +15,7 @@ from tfcvr.bench.grid.config import GridCell
 from tfcvr.bench.grid.config import GridConfig
 from tfcvr.bench.grid.config import SimulatedDataset
 from tfcvr.bench.grid.config import TrainSettings
+from tfcvr.bench.grid.model_variant import ModelVariant
 from tfcvr.bench.grid.presets import PRESETS
 from tfcvr.bench.grid.presets import preset_config
 from tfcvr.bench.grid.report import write_report
@@ -26,6 +28,7 @@ __all__ = [
     "GridCell",
     "GridConfig",
     "GridRunner",
+    "ModelVariant",
     "PRESETS",
     "ResultsStore",
     "SimulatedDataset",

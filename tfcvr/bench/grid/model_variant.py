@@ -98,12 +98,12 @@ class ModelVariant:
         """`NAME` or `LABEL=ESTIMATOR[:KEY=VALUE...]` -> ModelVariant."""
         text = str(text).strip()
         label, sep, spec = text.partition("=")
+        if ":" in label:
+            raise ValueError(
+                f"A variant with overrides needs a label: LABEL=ESTIMATOR:KEY=VALUE. "
+                f"Received: {text!r}"
+            )
         if not sep:
-            if ":" in text:
-                raise ValueError(
-                    f"A variant with overrides needs a label: LABEL=ESTIMATOR:KEY=VALUE. "
-                    f"Received: {text!r}"
-                )
             return cls.plain(text)
         parts = split_top_level(spec, ":")
         estimator, items = parts[0], parts[1:]
