@@ -217,3 +217,24 @@ def test_pairs_match_seed_and_data_seed_only():
             row["data_seed"] = 7
     pairs = report.paired_differences(report.group_rows(rows), "esmm")
     assert all(p["pairs"] == 0 for p in pairs)
+
+
+def test_ddpo_reference_numbers_and_its_ablations():
+    rows = [_row("ddpo", s, None, 0, 0, dataset="aliccp", aliccp=True, truth=False)
+            for s in (0, 1)]
+    table = _cells(report.render_markdown(rows))
+    ddpo = next(c for c in table if c[:4] == [
+        "DDPO (SIGIR'24) Table 3 [MED]", "cvr_auc_clicked", "MLP", "DDPO"])
+    assert ddpo[4:] == ["0.6761", "ddpo", "0.7000 ± 0.0000"]
+    ctcvr = {c[3]: c[4] for c in table if c[:2] == ["DDPO (SIGIR'24) Table 3 [MED]",
+                                                     "ctcvr_auc"]}
+    assert ctcvr == {"DDPO": "0.6487", "DDPO w/o ConvN": "0.6407",
+                     "DDPO w/o CTM": "0.6403", "DDPO w/o DSL": "0.6480"}
+    # An ablation is not the registered estimator.
+    ablation = next(c for c in table if c[3] == "DDPO w/o CTM")
+    assert ablation[5:] == ["-", "-"]
+    # A variant row of an estimator is not compared with the paper's model.
+    variant = [_row("ddpo", 0, None, 0, 0, dataset="aliccp", aliccp=True, truth=False,
+                    label="ddpo-x", overrides={"causal_transfer": False})]
+    table = _cells(report.render_markdown(variant))
+    assert next(c for c in table if c[3] == "DDPO" and c[1] == "ctcvr_auc")[6] == "-"
