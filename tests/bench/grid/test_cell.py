@@ -27,6 +27,15 @@ def test_child_exception_becomes_a_failed_result(tmp_path):
     assert os.path.exists(result["log"])
 
 
+def test_list_models_reports_each_estimators_arguments(tmp_path):
+    registry = SubprocessRunner(python=sys.executable).list_models(str(tmp_path / "work"))
+    assert "cstwa" in registry["models"] and "towers" in registry["backbones"]
+    assert set(registry["arguments"]) == set(registry["models"])
+    assert "use_curse_escaper" in registry["arguments"]["cstwa"]
+    assert "align_weight" in registry["arguments"]["choruscvr"]
+    assert "align_weight" not in registry["arguments"]["esmm"]
+
+
 @pytest.mark.large
 def test_tiny_grid_end_to_end(tmp_path):
     config = GridConfig(
