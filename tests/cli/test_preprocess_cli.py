@@ -118,3 +118,36 @@ def test_inputs_without_training_rows_exit_2_with_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("tfcvr preprocess: error: ")
     assert message.format(input=data) in err[-1]
+
+
+class _FakeIPython:
+    @staticmethod
+    def get_ipython():
+        return object()
+
+
+def test_inside_ipython_the_job_runs_in_a_child_process(tmp_path, logs, capsys, monkeypatch):
+    # Beam's interactive mode (what it turns on inside IPython) must not run:
+    # the child has no IPython, and the parent's Beam is never called.
+    monkeypatch.setitem(__import__("sys").modules, "IPython", _FakeIPython)
+    from tfcvr.cli import preprocess as command
+
+    monkeypatch.setattr(command.preprocess, "run", lambda argv: pytest.fail("ran in-process"))
+    assert command.in_ipython()
+    out = tmp_path / "out"
+    rc = main(["preprocess", "--input", str(logs / "*.csv"), "--format", "csv",
+               "--out", str(out)])
+    assert rc == 0
+    assert "rows read" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows_read"] == 60 and summary["accounting_ok"]
+
+
+def test_a_child_job_error_is_one_line(tmp_path, logs, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "IPython", _FakeIPython)
+    rc = main(["preprocess", "--input", str(logs / "log.csv"), "--format", "avro",
+               "--out", str(tmp_path / "out")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("tfcvr preprocess: error: Unknown --format 'avro'")

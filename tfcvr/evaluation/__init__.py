@@ -12,10 +12,12 @@ from tfcvr.evaluation.calibration import equal_mass_bin_starts
 from tfcvr.evaluation.calibration import expected_calibration_error
 from tfcvr.evaluation.calibration import pcoc
 from tfcvr.evaluation.calibration import reliability_curve
+from tfcvr.evaluation.collect_predictions import collect_predictions
 from tfcvr.evaluation.cvr_evaluator import CVREvaluator
 from tfcvr.evaluation.evaluate_model import evaluate_model
 from tfcvr.evaluation.format_table import format_metrics_table
 from tfcvr.evaluation.json_safe import json_safe
+from tfcvr.evaluation.plots import plot_pcvr_against_true_cvr
 from tfcvr.evaluation.pointwise import log_loss
 from tfcvr.evaluation.pointwise import mean_bias
 from tfcvr.evaluation.pointwise import rmse
@@ -30,6 +32,7 @@ __all__ = [
     "StreamingAUC",
     "StreamingGAUC",
     "binned_means",
+    "collect_predictions",
     "ece_from_reliability",
     "equal_mass_bin_starts",
     "evaluate_model",
@@ -42,6 +45,7 @@ __all__ = [
     "propensity_check",
     "metric_names",
     "pcoc",
+    "plot_pcvr_against_true_cvr",
     "reliability_curve",
     "rmse",
     "roc_auc",

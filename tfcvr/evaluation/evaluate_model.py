@@ -43,6 +43,41 @@ def _predict(model, features):
     return outputs
 
 
+def check_max_batches(max_batches):
+    if max_batches is not None and (
+        isinstance(max_batches, bool) or int(max_batches) < 0
+    ):
+        raise ValueError(
+            f"`max_batches` must be a non-negative integer or None. Received: "
+            f"max_batches={max_batches!r}"
+        )
+
+
+def predict_batch(model, batch, index=0):
+    """`(features, predictions, labels)` of one `(features, labels)` batch.
+
+    `predictions` holds the model's `ctr`, `cvr`, `ctcvr` and `labels` the
+    click and conversion labels plus any ground truth of simulated data
+    (from the labels, or from the features when the labels lack it), all
+    as numpy arrays; `index` names the batch in errors.
+    """
+    features, labels = _split_batch(batch, index)
+    outputs = _predict(model, features)
+    predictions = {
+        k: _validation.to_numpy(outputs[k])
+        for k in (keys.CTR, keys.CVR, keys.CTCVR)
+        if k in outputs
+    }
+    label_arrays = {}
+    for k in (keys.CLICK, keys.CONVERSION) + keys.GROUND_TRUTH_KEYS:
+        if k in labels:
+            label_arrays[k] = _validation.to_numpy(labels[k])
+        elif k in keys.GROUND_TRUTH_KEYS and hasattr(features, "keys"):
+            if k in features:
+                label_arrays[k] = _validation.to_numpy(features[k])
+    return features, predictions, label_arrays
+
+
 def evaluate_model(
     model,
     dataset,
@@ -75,13 +110,7 @@ def evaluate_model(
     Returns:
         `evaluator.result()` plus `num_batches`.
     """
-    if max_batches is not None and (
-        isinstance(max_batches, bool) or int(max_batches) < 0
-    ):
-        raise ValueError(
-            f"`max_batches` must be a non-negative integer or None. Received: "
-            f"max_batches={max_batches!r}"
-        )
+    check_max_batches(max_batches)
     evaluator = CVREvaluator() if evaluator is None else evaluator
     batches = iter(dataset)
     bar = None
@@ -102,20 +131,9 @@ def evaluate_model(
                 batch = next(batches)
             except StopIteration:
                 break
-            features, labels = _split_batch(batch, num_batches)
-            outputs = _predict(model, features)
-            predictions = {
-                k: _validation.to_numpy(outputs[k])
-                for k in (keys.CTR, keys.CVR, keys.CTCVR)
-                if k in outputs
-            }
-            label_arrays = {}
-            for k in (keys.CLICK, keys.CONVERSION) + keys.GROUND_TRUTH_KEYS:
-                if k in labels:
-                    label_arrays[k] = _validation.to_numpy(labels[k])
-                elif k in keys.GROUND_TRUTH_KEYS and hasattr(features, "keys"):
-                    if k in features:
-                        label_arrays[k] = _validation.to_numpy(features[k])
+            features, predictions, label_arrays = predict_batch(
+                model, batch, num_batches
+            )
             user_ids = None
             if user_id_feature is not None:
                 if (

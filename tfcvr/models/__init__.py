@@ -23,6 +23,7 @@ from tfcvr.models.estimators.multi_dr import MultiDR
 from tfcvr.models.estimators.multi_ipw import MultiIPW
 from tfcvr.models.estimators.naive_cvr import NaiveCVR
 from tfcvr.models.estimators.nise import NISE
+from tfcvr.models.oracle_propensity import oracle_propensity
 from tfcvr.models.pretraining_stage import PretrainingStage
 from tfcvr.models.registry import ESTIMATORS
 from tfcvr.models.registry import build_estimator
@@ -54,5 +55,6 @@ __all__ = [
     "build_estimator",
     "estimator_names",
     "get_estimator",
+    "oracle_propensity",
     "register_estimator",
 ]

@@ -444,36 +444,50 @@ def _safe_name(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "dataset"
 
 
-def _pyplot():
-    # Imported when a plot is drawn, not with this module: selecting the Agg
-    # backend is global, and must not happen to a notebook that imports the
-    # grid (nor cost `tfcvr bench grid --dry-run` the matplotlib import).
+def _pyplot(files=False):
+    # Imported when a plot is drawn, not with this module (`tfcvr bench grid
+    # --dry-run` must not pay the matplotlib import). Plots written to files
+    # select the Agg backend, which is global, so not where a notebook shows
+    # figures inline: the figure_* functions draw on the active backend.
     import matplotlib
 
-    matplotlib.use("Agg", force=True)
+    if files and "inline" not in matplotlib.get_backend().lower():
+        matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    # 20 distinct colours: the zoo has more estimators than the default 10.
-    plt.rcParams["axes.prop_cycle"] = matplotlib.cycler(color=plt.get_cmap("tab20").colors)
     return plt
 
 
+def _colors(plt):
+    # 20 distinct colours: the zoo has more estimators than the default 10.
+    return plt.get_cmap("tab20").colors
+
+
+def _subplots(plt, *args, **kwargs):
+    import matplotlib
+
+    with plt.rc_context({"axes.prop_cycle": matplotlib.cycler(color=_colors(plt))}):
+        return plt.subplots(*args, **kwargs)
+
+
 def _save(plt, fig, path):
-    fig.tight_layout()
+    if fig is None:
+        return None
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_metric_vs_bias(groups, path):
+def figure_metric_vs_bias(groups):
     """cvr_auc_true and cvr_bias_unclicked (mean ± std) against the
-    selection-bias strength, one line per estimator. None if no data."""
+    selection-bias strength, one line per estimator (a point for an
+    estimator run at one strength). A `Figure`, None if no data."""
     sim = [g for g in groups if g["selection_bias"] is not None and g["ok"]
            and g["has_ground_truth"]]
     if not sim:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = _subplots(plt, 1, 2, figsize=(11, 4.2))
     lines = {}
     for g in sim:
         lines.setdefault(g["label"], []).append(g)
@@ -502,11 +516,19 @@ def plot_metric_vs_bias(groups, path):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Mean ± std over seeds")
-    return _save(plt, fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def plot_reliability(groups, dataset, path):
-    """Reliability curves (one line per estimator and seed) of one dataset."""
+def plot_metric_vs_bias(groups, path):
+    """`figure_metric_vs_bias` written to `path`; None if no data."""
+    plt = _pyplot(files=True)
+    return _save(plt, figure_metric_vs_bias(groups), path)
+
+
+def figure_reliability(groups, dataset):
+    """Reliability curves (one line per estimator and seed) of one dataset,
+    as a `Figure`; None if no run has one."""
     members = [g for g in groups if g["dataset"] == dataset and g["ok"]]
     curves = [(key, x, y) for key, x, y in RELIABILITY_CURVES if any(
         ((r.get("metrics") or {}).get(m.RELIABILITY) or {}).get(key)
@@ -514,8 +536,9 @@ def plot_reliability(groups, dataset, path):
     if not curves:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 4.2), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = _subplots(plt, 1, len(curves), figsize=(4.6 * len(curves), 4.2),
+                          squeeze=False)
+    colors = _colors(plt)
     for ax, (key, xlabel, ylabel) in zip(axes[0], curves):
         top = 0.0
         for i, g in enumerate(members):
@@ -539,11 +562,19 @@ def plot_reliability(groups, dataset, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Reliability on {dataset} (one line per seed)")
-    return _save(plt, fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def plot_bias_by_ctr_decile(groups, dataset, path):
-    """pCVR - true CVR on unclicked rows per pCTR decile, mean ± std."""
+def plot_reliability(groups, dataset, path):
+    """`figure_reliability` written to `path`; None if no data."""
+    plt = _pyplot(files=True)
+    return _save(plt, figure_reliability(groups, dataset), path)
+
+
+def figure_bias_by_ctr_decile(groups, dataset):
+    """pCVR - true CVR on unclicked rows per pCTR decile, mean ± std, as a
+    `Figure`; None if no run has it."""
     members = [g for g in groups if g["dataset"] == dataset and g["ok"]]
     series = []
     for g in members:
@@ -555,7 +586,7 @@ def plot_bias_by_ctr_decile(groups, dataset, path):
     if not series:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = _subplots(plt, figsize=(7.5, 4.5))
     for label, runs in series:
         if len({len(b) for b in runs}) == 1:
             xs = list(range(1, len(runs[0]) + 1))
@@ -573,7 +604,14 @@ def plot_bias_by_ctr_decile(groups, dataset, path):
     ax.set_title(f"pCVR bias on unclicked rows by pCTR decile, {dataset}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(plt, fig, path)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bias_by_ctr_decile(groups, dataset, path):
+    """`figure_bias_by_ctr_decile` written to `path`; None if no data."""
+    plt = _pyplot(files=True)
+    return _save(plt, figure_bias_by_ctr_decile(groups, dataset), path)
 
 
 def write_plots(groups, plots_dir):
@@ -607,3 +645,41 @@ def write_report(rows, out_dir, model_order=None, title="tfcvr estimator grid", 
         f.write(text)
     return {"report": path, "plots": plots, "tables": section_tables(groups),
             "groups": groups}
+
+
+def figure_leaderboard(groups, dataset, metrics=(m.CVR_AUC_TRUE, m.CVR_BIAS_UNCLICKED)):
+    """The leaderboard of one dataset as horizontal bars, one panel per
+    metric: the mean over seeds with the sample std as error bar (none for
+    a single seed). A `Figure`; None if no estimator has a value."""
+    members = [g for g in groups if g["dataset"] == dataset and g["ok"]]
+    members = [g for g in members if any(g["stats"][name]["mean"] is not None
+                                         for name in metrics)]
+    if not members:
+        return None
+    plt = _pyplot()
+    fig, axes = _subplots(plt, 1, len(metrics), figsize=(4.6 * len(metrics),
+                                                         0.9 + 0.32 * len(members)),
+                          squeeze=False)
+    labels = [g["label"] for g in members]
+    for ax, name in zip(axes[0], metrics):
+        stats = [g["stats"][name] for g in members]
+        means = [s["mean"] if s["mean"] is not None else math.nan for s in stats]
+        errors = [s["std"] or 0.0 for s in stats]
+        ax.barh(range(len(members)), means, xerr=errors, capsize=3,
+                color=_colors(plt)[0])
+        ax.set_yticks(range(len(members)))
+        ax.set_yticklabels(labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(name)
+        if name == m.CVR_BIAS_UNCLICKED:
+            ax.axvline(0.0, color="gray", linewidth=0.8)
+        else:
+            finite = [v for v in means if _is_number(v)]
+            if finite:
+                spread = max(finite) - min(finite)
+                ax.set_xlim(min(finite) - spread - 0.01, max(finite) + spread + 0.01)
+        ax.grid(alpha=0.3, axis="x")
+    runs = sorted({len(g["ok"]) for g in members})
+    fig.suptitle(f"{dataset}: mean ± std over {'/'.join(map(str, runs))} run(s)")
+    fig.tight_layout()
+    return fig
