@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -87,6 +88,7 @@ __all__ = ["FORMATS", "add_arguments", "build_parser", "run", "run_job"]
 # Default output files per split: one per this many input bytes.
 BYTES_PER_SHARD = 64 * 2**20
 MAX_DEFAULT_SHARDS = 1024
+ERROR_PREFIX = "beam_jobs.preprocess: error: "
 _OUTPUTS = (
     keys.TRAIN_SPLIT,
     keys.EVAL_SPLIT,
@@ -649,9 +651,47 @@ def run(argv=None):
     return 0
 
 
+def in_ipython():
+    """True inside an IPython shell or Jupyter kernel."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def run_job_in_child(argv):
+    """`run_job(argv)` in a child process (`python -m beam_jobs.preprocess`).
+
+    Inside IPython, Apache Beam switches to its interactive mode: it
+    relabels transforms by notebook cell and imports its DataFrame API,
+    which needs pandas < 2.4 (tfcvr allows newer), so a job would fail at
+    its first transform. A child process runs it as the command line does;
+    its output is printed here, its one-line error raised as ValueError,
+    and the summary read back from summary.json.
+    """
+    args, _ = build_parser().parse_known_args(argv)
+    env = dict(os.environ)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p != root])
+    child = subprocess.run(
+        [sys.executable, "-m", "beam_jobs.preprocess", *argv],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+    )
+    print(child.stdout, end="", flush=True)
+    if child.returncode != 0:
+        lines = [line for line in child.stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else f"the job exited with status {child.returncode}"
+        raise ValueError(last.removeprefix(ERROR_PREFIX))
+    return read_json(FileSystems.join(args.out.rstrip("/") or "/", dl.SUMMARY_FILE))
+
+
 def run_job(argv=None):
-    """Like `run`, but returns the summary dict (also in summary.json)."""
+    """Like `run`, but returns the summary dict (also in summary.json).
+
+    Inside IPython (a notebook) the job runs in a child process
+    (`run_job_in_child`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if in_ipython():
+        return run_job_in_child(argv)
     args, pipeline_args = build_parser().parse_known_args(argv)
     _check_args(args)
     files = match_files(args.input)
@@ -806,7 +846,7 @@ def main(argv=None):
     try:
         run(argv)
     except ValueError as e:
-        print(f"beam_jobs.preprocess: error: {e}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{e}", file=sys.stderr)
         return 2
     return 0
 

@@ -130,10 +130,11 @@ def test_inside_ipython_the_job_runs_in_a_child_process(tmp_path, logs, capsys, 
     # Beam's interactive mode (what it turns on inside IPython) must not run:
     # the child has no IPython, and the parent's Beam is never called.
     monkeypatch.setitem(__import__("sys").modules, "IPython", _FakeIPython)
-    from tfcvr.cli import preprocess as command
+    from beam_jobs import preprocess
 
-    monkeypatch.setattr(command.preprocess, "run", lambda argv: pytest.fail("ran in-process"))
-    assert command.in_ipython()
+    monkeypatch.setattr(preprocess, "_make_pipeline",
+                        lambda options: pytest.fail("Beam ran in the IPython process"))
+    assert preprocess.in_ipython()
     out = tmp_path / "out"
     rc = main(["preprocess", "--input", str(logs / "*.csv"), "--format", "csv",
                "--out", str(out)])

@@ -446,6 +446,26 @@ class GridRunner:
         with DirectoryLock(self.out_dir):
             return self._run()
 
+    def prepare_datasets(self):
+        """Builds the simulated datasets of the grid that are not built yet
+        (the cells then reuse them); returns `{dataset: data_dir}` in build
+        order. Raises ValueError naming a dataset that could not be built."""
+        with DirectoryLock(self.out_dir):
+            self._reset_dataset_state()
+            out = {}
+            for dataset in self.config.simulated_datasets():
+                error = self._ensure_dataset(
+                    dataset, lambda text: print(text, file=sys.stderr, flush=True))
+                if error:
+                    raise ValueError(error)
+                out[dataset] = self.data_dir(dataset)
+            return out
+
+    def _reset_dataset_state(self):
+        self._dataset_locks = {}
+        self._dataset_errors = {}
+        self._locks_guard = threading.Lock()
+
     def _ensure_dataset(self, dataset, say):
         """None when `dataset` is ready (building it if needed), else the
         error that fails its cells. Thread-safe: one build per dataset."""
@@ -485,9 +505,7 @@ class GridRunner:
         cells, pending = self.plan()
         summary = {"cells": len(cells), "skipped": len(cells) - len(pending),
                    "ran": 0, "ok": 0, "failed": 0, "failures": []}
-        self._dataset_locks = {}
-        self._dataset_errors = {}
-        self._locks_guard = threading.Lock()
+        self._reset_dataset_state()
         bar = None
         if self.progress:
             bar = tqdm(total=len(cells), initial=summary["skipped"], unit="cell",
