@@ -35,6 +35,7 @@ def train(
     cache=False,
     seed=0,
     jit_compile="auto",
+    run_eagerly=False,
     verbose="auto",
     callbacks=(),
     train_metrics=DEFAULT_TRAIN_METRICS,
@@ -61,6 +62,8 @@ def train(
         seed: int. Seeds Keras, NumPy and the shuffles.
         train_metrics: str. `"auc"` logs approximate AUCs during fit and
             validation, `"none"` the loss only (see `CVRModel`).
+        run_eagerly: bool. No graph tracing: faster on a handful of
+            batches (a notebook, a test), much slower on real data.
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
@@ -89,8 +92,8 @@ def train(
             data_dir, batch_size=batch_size, strategy=strategy,
             learning_rate=learning_rate, precision=precision,
             steps_per_execution=steps_per_execution, validate=False,
-            cache=cache, seed=seed, jit_compile=jit_compile, verbose=verbose,
-            **run)[0], data_dir, data.schema, model_dir, epochs)
+            cache=cache, seed=seed, jit_compile=jit_compile,
+            run_eagerly=run_eagerly, verbose=verbose, **run)[0], data_dir, data.schema, model_dir, epochs)
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy(precision)
     try:
@@ -114,6 +117,7 @@ def train(
                 steps_per_execution=steps_per_execution,
                 jit_compile=jit_compile,
                 train_metrics=train_metrics,
+                run_eagerly=run_eagerly,
             )
         meter = ThroughputCallback(
             batch_size, steps_per_execution=steps_per_execution

@@ -105,6 +105,7 @@ def run_cell(task):
         seed=cell.seed,
         verbose=2,
         callbacks=[meter],
+        run_eagerly=bool(task.get("run_eagerly")),
     )
     started = time.perf_counter()
     metrics = evaluate_dir(
@@ -118,7 +119,9 @@ def run_cell(task):
     eval_seconds = time.perf_counter() - started
     return {
         "metrics": json_safe(metrics),
-        "examples_per_second": _finite_or_none(meter.examples_per_second),
+        # Eager steps are no throughput measurement.
+        "examples_per_second": None if task.get("run_eagerly")
+        else _finite_or_none(meter.examples_per_second),
         "train_seconds": float(info["wall_seconds"]),
         "eval_seconds": eval_seconds,
         "final_loss": _finite_or_none((info["history"].get("loss") or [math.nan])[-1]),

@@ -28,10 +28,14 @@ class InProcessRunner:
     Args:
         keep_logs: bool. Keep the simulated raw CSV logs next to each
             dataset. Defaults to False.
+        run_eagerly: bool. Train without tracing graphs: on the few batches
+            of a notebook-sized grid tracing costs more than it saves. The
+            rows then report no examples/s. Defaults to False.
     """
 
-    def __init__(self, keep_logs=False):
+    def __init__(self, keep_logs=False, run_eagerly=False):
         self.keep_logs = bool(keep_logs)
+        self.run_eagerly = bool(run_eagerly)
 
     def _run(self, function, task):
         started = time.perf_counter()
@@ -57,5 +61,5 @@ class InProcessRunner:
 
     def run_cell(self, cell, data_dir, work_dir):
         task = {"task": "cell", "config": cell.to_dict(), "data_dir": data_dir,
-                "cell_id": cell.cell_id}
+                "cell_id": cell.cell_id, "run_eagerly": self.run_eagerly}
         return self._run(run_cell, task)
