@@ -681,7 +681,7 @@ def run_job_in_child(argv):
         lines = [line for line in child.stderr.splitlines() if line.strip()]
         last = lines[-1] if lines else f"the job exited with status {child.returncode}"
         raise ValueError(last.removeprefix(ERROR_PREFIX))
-    return read_json(FileSystems.join(args.out.rstrip("/") or "/", dl.SUMMARY_FILE))
+    return read_json(FileSystems.join(args.out.rstrip("/") or "/", keys.SUMMARY_FILE))
 
 
 def run_job(argv=None):

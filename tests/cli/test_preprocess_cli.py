@@ -142,6 +142,10 @@ def test_inside_ipython_the_job_runs_in_a_child_process(tmp_path, logs, capsys, 
     assert "rows read" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows_read"] == 60 and summary["accounting_ok"]
+    # The grid's dataset task calls the job itself and reads its summary.
+    again = preprocess.run_job(["--input", str(logs / "*.csv"), "--format", "csv",
+                                "--out", str(tmp_path / "again"), "--quiet"])
+    assert again["rows_read"] == 60 and again["accounting_ok"]
 
 
 def test_a_child_job_error_is_one_line(tmp_path, logs, capsys, monkeypatch):
