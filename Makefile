@@ -21,10 +21,12 @@ demo: $(STAMP)
 # The main suite on the TensorFlow backend (in TEST_WORKERS processes, a
 # test file per process at a time, so module fixtures are built once), then
 # the JAX-marked tests in a process of their own (the backend is fixed at
-# import time).
+# import time), then the notebooks top to bottom (nbmake: a failing cell fails
+# the suite; their files go to notebooks/nb_output/).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not jax"
+	cd notebooks && ../$(BIN)/python -m pytest -q -p no:cacheprovider --nbmake *.ipynb
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m jax
 
 bench: $(STAMP)
@@ -35,4 +37,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/tfcvr bench --preset smoke --out bench_output/grid-smoke --no-progress
 
 clean:
-	rm -rf $(VENV) demo_output bench_output
+	rm -rf $(VENV) demo_output bench_output notebooks/nb_output

@@ -40,7 +40,13 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "scikit-learn>=1.4,<2"],
+    "test": [
+        "pytest>=8,<10",
+        "pytest-xdist>=3.5,<4",
+        "scikit-learn>=1.4,<2",
+        # Executes notebooks/*.ipynb as tests (brings nbclient and ipykernel).
+        "nbmake>=1.5,<2",
+    ],
     "jax": ["jax[cpu]>=0.4.34,<0.13"],
     # `tfcvr bench train --against deepctr`: DeepCTR runs on tf-keras
     # (Keras 2), selected by TF_USE_LEGACY_KERAS=1 in its own process only.

@@ -238,3 +238,38 @@ def test_ddpo_reference_numbers_and_its_ablations():
                     label="ddpo-x", overrides={"causal_transfer": False})]
     table = _cells(report.render_markdown(variant))
     assert next(c for c in table if c[3] == "DDPO" and c[1] == "ctcvr_auc")[6] == "-"
+
+
+def test_figures_draw_on_the_active_backend_and_close_nothing():
+    import matplotlib.pyplot as plt
+
+    backend = plt.get_backend()
+    groups = report.group_rows(_rows())
+    figures = [report.figure_metric_vs_bias(groups),
+               report.figure_reliability(groups, "sim-bias0"),
+               report.figure_bias_by_ctr_decile(groups, "sim-bias0"),
+               report.figure_leaderboard(groups, "sim-bias0")]
+    try:
+        # A notebook's inline backend shows open figures: none may be
+        # closed or the backend switched.
+        assert plt.get_backend() == backend
+        assert all(plt.fignum_exists(f.number) for f in figures)
+        ax = figures[0].axes[1]
+        assert ax.get_ylabel() == m.CVR_BIAS_UNCLICKED
+        auc, bias = figures[3].axes
+        labels = [t.get_text() for t in auc.get_yticklabels()]
+        assert labels == ["naive", "esmm"]
+        # naive at bias 0: mean of 0.60, 0.62, 0.64; esmm: its one ok run.
+        widths = [p.get_width() for p in auc.patches]
+        assert widths == pytest.approx([0.62, 0.70])
+        assert bias.get_xlabel() == m.CVR_BIAS_UNCLICKED
+    finally:
+        for fig in figures:
+            plt.close(fig)
+
+
+def test_figures_are_none_without_data():
+    groups = report.group_rows([_row("esmm", 0, 0.0, 0.6, 0.0, status="failed")])
+    assert report.figure_metric_vs_bias(groups) is None
+    assert report.figure_reliability(groups, "sim-bias0") is None
+    assert report.figure_leaderboard(groups, "sim-bias0") is None

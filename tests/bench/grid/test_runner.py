@@ -164,3 +164,22 @@ def test_timeout_kills_the_child(tmp_path):
         {"task": "cell"}, str(tmp_path / "w"), timeout=0.5)
     assert result["status"] == "failed" and "longer than 0.5 s" in result["error"]
     assert result["wall_seconds"] < 20
+
+
+def test_prepare_datasets_builds_each_once_and_the_grid_reuses_them(tmp_path):
+    fake = FakeExecutor()
+    runner = GridRunner(_config(), tmp_path, executor=fake, progress=False)
+    dirs = runner.prepare_datasets()
+    assert [d.selection_bias for d in dirs] == [0.0, 1.0]
+    assert all(path.endswith("data") and path.startswith(str(tmp_path))
+               for path in dirs.values())
+    assert len(fake.datasets) == 2
+    summary = runner.run()
+    assert summary["ok"] == 8 and len(fake.datasets) == 2
+
+
+def test_prepare_datasets_names_a_dataset_that_fails(tmp_path):
+    runner = GridRunner(_config(), tmp_path, executor=FakeExecutor(fail_datasets=(1.0,)),
+                        progress=False)
+    with pytest.raises(ValueError, match="sim-bias1.*could not be built: RuntimeError: no disk"):
+        runner.prepare_datasets()
