@@ -22,34 +22,17 @@ from tfcvr.features import keys
 from tfcvr.models import ESCM2IPS
 from tfcvr.models import MultiIPW
 from tfcvr.models import NaiveCVR
+from tfcvr.models import oracle_propensity
 
 SETTING = {"embedding_dim": 8, "backbone_config": {"hidden_units": [64, 32]}}
-
-
-def _oracle(estimator):
-    """`estimator` whose IPW term weights by 1 / true_ctr, not 1 / pCTR."""
-
-    class Oracle(estimator):
-        def loss_terms(self, labels, outputs):
-            terms = super().loss_terms(labels, outputs)
-            name = "ipw" if "ipw" in terms else "ips"
-            loss = self.ipw_loss if name == "ipw" else self.ips_loss
-            weight = self.cvr_weight if name == "ipw" else self.counterfactual_weight
-            oracle = dict(outputs)
-            oracle[keys.CTR] = labels[keys.TRUE_CTR]
-            terms[name] = weight * loss(labels, oracle)
-            return terms
-
-    Oracle.__name__ = f"Oracle{estimator.__name__}"
-    return Oracle
 
 
 def run(data_dir, seed=0):
     data = DatasetDir(data_dir)
     results = {}
     for name, cls in (("naive", NaiveCVR), ("multi_ipw", MultiIPW),
-                      ("multi_ipw+oracle", _oracle(MultiIPW)),
-                      ("escm2_ips", ESCM2IPS), ("escm2_ips+oracle", _oracle(ESCM2IPS))):
+                      ("multi_ipw+oracle", oracle_propensity(MultiIPW)),
+                      ("escm2_ips", ESCM2IPS), ("escm2_ips+oracle", oracle_propensity(ESCM2IPS))):
         keras.utils.set_random_seed(seed)
         model = cls(data.schema, **SETTING)
         model.compile(optimizer=keras.optimizers.Adam(2e-3))
