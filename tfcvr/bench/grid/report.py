@@ -470,7 +470,10 @@ def _subplots(plt, *args, **kwargs):
         return plt.subplots(*args, **kwargs)
 
 
-def _save(plt, fig, path):
+def _write(figure, path, *args):
+    """`figure(*args)` saved to `path` and closed; None if it had no data."""
+    plt = _pyplot(files=True)
+    fig = figure(*args)
     if fig is None:
         return None
     fig.savefig(path, dpi=100)
@@ -522,8 +525,7 @@ def figure_metric_vs_bias(groups):
 
 def plot_metric_vs_bias(groups, path):
     """`figure_metric_vs_bias` written to `path`; None if no data."""
-    plt = _pyplot(files=True)
-    return _save(plt, figure_metric_vs_bias(groups), path)
+    return _write(figure_metric_vs_bias, path, groups)
 
 
 def figure_reliability(groups, dataset):
@@ -568,8 +570,7 @@ def figure_reliability(groups, dataset):
 
 def plot_reliability(groups, dataset, path):
     """`figure_reliability` written to `path`; None if no data."""
-    plt = _pyplot(files=True)
-    return _save(plt, figure_reliability(groups, dataset), path)
+    return _write(figure_reliability, path, groups, dataset)
 
 
 def figure_bias_by_ctr_decile(groups, dataset):
@@ -610,8 +611,7 @@ def figure_bias_by_ctr_decile(groups, dataset):
 
 def plot_bias_by_ctr_decile(groups, dataset, path):
     """`figure_bias_by_ctr_decile` written to `path`; None if no data."""
-    plt = _pyplot(files=True)
-    return _save(plt, figure_bias_by_ctr_decile(groups, dataset), path)
+    return _write(figure_bias_by_ctr_decile, path, groups, dataset)
 
 
 def write_plots(groups, plots_dir):
