@@ -18,15 +18,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tfcvr quickstart
 
-# The main suite on the TensorFlow backend (in TEST_WORKERS processes, a
-# test file per process at a time, so module fixtures are built once), then
-# the JAX-marked tests in a process of their own (the backend is fixed at
-# import time), then the notebooks top to bottom (nbmake: a failing cell fails
-# the suite; their files go to notebooks/nb_output/).
+# The main suite and the notebooks (nbmake runs each top to bottom; a failing
+# cell fails the suite; their files go to notebooks/nb_output/) on the
+# TensorFlow backend, in TEST_WORKERS processes, a file per process at a time
+# so module fixtures are built once; then the JAX-marked tests in a process of
+# their own (the backend is fixed at import time).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not jax"
-	cd notebooks && ../$(BIN)/python -m pytest -q -p no:cacheprovider --nbmake *.ipynb
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not jax" --nbmake tests notebooks
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m jax
 
 bench: $(STAMP)
