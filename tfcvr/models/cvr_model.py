@@ -7,15 +7,8 @@ from tfcvr.features import keys
 from tfcvr.layers.backbones.backbone import get_backbone
 from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
 from tfcvr.losses import functional as F
+from tfcvr.models.loss_monitor import LossMonitor
 from tfcvr.serialization import subclass_config
-
-
-def _num_replicas():
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf  # only on the TensorFlow backend
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def check_weights(**weights):
@@ -55,7 +48,12 @@ class CVRModel(keras.Model):
     auxiliary tasks add keys of their own. A subclass declares `tasks`,
     overrides `outputs_from_logits` when its outputs are not plain sigmoids,
     and implements `loss_terms(labels, outputs)`: a dict of named scalar
-    terms whose sum is the objective. Keras `fit` works as for any model.
+    terms whose sum is the objective, each written with the batch
+    statistics of `tfcvr.losses.functional` (`batch_mean`, `batch_sum`,
+    ...) so that it is right under any number of replicas. Keras `fit`
+    works as for any model, on one device or under a `tf.distribute`
+    strategy; the training logs show each term as `<name>_loss`
+    (`loss_monitor`).
 
     Args:
         schema: `tfcvr.features.Schema` or its dict.
@@ -131,6 +129,8 @@ class CVRModel(keras.Model):
         self.ctr_auc = keras.metrics.AUC(name="ctr_auc")
         self.ctcvr_auc = keras.metrics.AUC(name="ctcvr_auc")
         self.cvr_auc_clicked = keras.metrics.AUC(name="cvr_auc_clicked")
+        # Created by `build`, once the names of the loss terms are known.
+        self.loss_monitor = None
 
     def _check_schema(self, schema):
         """Hook for estimators that need extra labels (e.g. ESM2)."""
@@ -175,19 +175,40 @@ class CVRModel(keras.Model):
                 f"`{keys.CLICK}` and `{keys.CONVERSION}`. Received: "
                 f"{type(y).__name__}"
             )
-        return self.total_loss(self.loss_terms(y, y_pred))
+        return self.total_loss(
+            self.loss_terms(y, y_pred), labels=y if training else None
+        )
 
-    def total_loss(self, terms):
-        """Sum of the loss terms and the regularisation losses, scaled by
-        1/replicas under a multi-replica `tf.distribute` strategy (Keras
-        sums replica gradients, as for compiled losses)."""
-        total = ops.sum(ops.stack([ops.cast(t, "float32") for t in terms.values()]))
+    def total_loss(self, terms, labels=None):
+        """This replica's objective: the sum of the loss terms (each already
+        this replica's share of the global batch's term) and of the
+        regularisation losses (shared out as `weight_penalty`), so that the
+        gradients Keras sums over the replicas are the gradient of the
+        global batch's objective. Updates `loss_monitor` with the terms
+        (and with the label totals of a training batch, `labels`).
+
+        Keras logs `replicas * value` of each replica, weighted by the
+        replica's rows (`keras/src/backend/tensorflow/trainer.py`,
+        `unscale_loss_for_distribution`); the value returned is therefore
+        the global objective over `replicas` (its gradient is this
+        replica's), so the logged `loss` is the global batch's, even when a
+        batch does not split evenly.
+        """
+        total = ops.sum(
+            ops.stack([ops.cast(t, "float32") for t in terms.values()])
+        )
         if self.losses:
             # A list through ops.sum fails under JAX tracing; stack first.
-            total = total + ops.sum(
+            total = total + F.weight_penalty(ops.sum(
                 ops.stack([ops.cast(loss, "float32") for loss in self.losses])
-            )
-        return total / ops.cast(_num_replicas(), "float32")
+            ))
+        if self.loss_monitor is not None:
+            self.loss_monitor.update_state(terms, labels)
+        replicas = F.num_replicas()
+        if replicas == 1:
+            return total
+        logged = F.cross_replica_sum(ops.stop_gradient(total)) / replicas
+        return total + ops.stop_gradient(logged - total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         click = F.flat(y[keys.CLICK])
@@ -224,8 +245,15 @@ class CVRModel(keras.Model):
         # data (needed by `.keras` loading and distribution strategies).
         if self.built:
             return
-        self.call(self.dummy_inputs(), training=False)
+        outputs = self.call(self.dummy_inputs(), training=False)
         self.built = True
+        if type(self).loss_terms is not CVRModel.loss_terms:
+            labels = {
+                name: np.zeros((1,), "float32") for name in self.schema.labels
+            }
+            self.loss_monitor = LossMonitor(
+                list(self.loss_terms(labels, outputs)), name="loss_terms"
+            )
 
     def get_build_config(self):
         return {"schema_driven": True}
