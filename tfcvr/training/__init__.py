@@ -15,6 +15,7 @@ _EXPORTS = {
     "EpochData": "tfcvr.training.epoch_data",
     "MissingLabelsWarning": "tfcvr.training.missing_labels_warning",
     "NonFiniteLossError": "tfcvr.training.non_finite_loss_error",
+    "MultiWorkerStrategy": "tfcvr.training.multi_worker_strategy",
     "NonFiniteLossGuard": "tfcvr.training.non_finite_loss_guard",
     "ReplicaLayout": "tfcvr.training.replica_layout",
     "ThroughputCallback": "tfcvr.training.throughput_callback",
