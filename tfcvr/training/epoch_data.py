@@ -44,6 +44,9 @@ class EpochData:
         self.cache = cache
         self.drop_remainder = drop_remainder
         self.files = data.files(keys.TRAIN_SPLIT)
+        # Built here, eagerly: built first inside the pipeline's function,
+        # its tables would belong to that graph.
+        self.transform = data.transform
         # Host variables read by the pipeline when a pass starts.
         with tf.init_scope():
             self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -87,7 +90,7 @@ class EpochData:
         if self.cache:
             cached = make_dataset(
                 files, self.data.schema, batch_size, vocab_dir=self.data.path,
-                training=False, cache=True, transform=self.data.transform,
+                training=False, cache=True, transform=self.transform,
                 drop_remainder=self.drop_remainder,
             )
 
@@ -108,7 +111,7 @@ class EpochData:
                     files, self.data.schema, batch_size,
                     vocab_dir=self.data.path, training=True,
                     shuffle_buffer=buffer, seed=seed,
-                    transform=self.data.transform,
+                    transform=self.transform,
                     drop_remainder=self.drop_remainder,
                 )
             if shard is not None:
