@@ -2,8 +2,6 @@ import tensorflow as tf
 
 from tfcvr.features import keys
 
-SUMMARY_FILE = "summary.json"
-
 
 def check_training_split(data):
     """The rows of the training split of `data` (a `DatasetDir`) from its
@@ -14,7 +12,7 @@ def check_training_split(data):
     rows = (data.summary().get("rows_written") or {}).get(split)
     if rows == 0:
         raise ValueError(
-            f"The {split!r} split of {data.path} has no rows ({SUMMARY_FILE}:"
+            f"The {split!r} split of {data.path} has no rows ({keys.SUMMARY_FILE}:"
             f" 0 rows written); there is nothing to train on."
         )
     files = data.files(split)
