@@ -74,11 +74,12 @@ class LossMonitor(keras.metrics.Metric):
         }
 
     def reset_state(self):
-        self.sums.assign(ops.zeros_like(self.sums))
-        self.counts.assign(ops.zeros_like(self.counts))
+        # ops.zeros_like of a Variable fails on the JAX backend.
+        self.sums.assign(ops.zeros(self.sums.shape))
+        self.counts.assign(ops.zeros(self.counts.shape))
 
     def reset_label_totals(self):
-        self.totals.assign(ops.zeros_like(self.totals))
+        self.totals.assign(ops.zeros(self.totals.shape))
 
     def label_totals(self):
         """`{"rows": n, "click": n, "conversion": n}` since the last
