@@ -11,6 +11,18 @@ from tfcvr.models.loss_monitor import LossMonitor
 from tfcvr.serialization import subclass_config
 
 
+def _can_update_state():
+    """Whether a metric may be updated here: always on TensorFlow; on JAX
+    only inside Keras's stateless scope (its train and test steps), since
+    an update under a bare `jax.grad` would leak a tracer."""
+    if keras.backend.backend() != "jax":
+        return True
+    # Keras exports no public test for the scope.
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+
+    return in_stateless_scope()
+
+
 def check_weights(**weights):
     """Raises for a negative loss weight, naming it."""
     for name, value in weights.items():
@@ -202,7 +214,7 @@ class CVRModel(keras.Model):
             total = total + F.weight_penalty(ops.sum(
                 ops.stack([ops.cast(loss, "float32") for loss in self.losses])
             ))
-        if self.loss_monitor is not None:
+        if self.loss_monitor is not None and _can_update_state():
             self.loss_monitor.update_state(terms, labels)
         replicas = F.num_replicas()
         if replicas == 1:
