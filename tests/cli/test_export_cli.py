@@ -2,11 +2,14 @@ import importlib
 import os
 import shutil
 
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfcvr.cli.main import main
 from tfcvr.export.model_config import read_model_config
+from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.model_dir import recorded_data_dir
 from tfcvr.export.raw_rows import columns_from_rows
 from tfcvr.export.raw_rows import example_from_row
@@ -115,12 +118,58 @@ def test_check_mismatch_exits_1(model_dir, tmp_path, capsys, monkeypatch):
         return outputs
 
     monkeypatch.setattr(check_module, "outputs_in_fresh_process", shifted)
+    base = tmp_path / "sm"
+    # A good version 1 first: the failed version 2 must leave it served.
+    assert main(["export", "--model-dir", model_dir, "--out",
+                 str(base / "esmm"), "--warmup-rows", "0"]) == 0
+    (base / "models.config").write_text(
+        (base / "models.config").read_text() + "# kept\n")
+    config_before = (base / "models.config").read_text()
     code = main(["export", "--model-dir", model_dir, "--out",
-                 str(tmp_path / "sm" / "esmm"), "--check"])
+                 str(base / "esmm"), "--check"])
     printed = capsys.readouterr().out
     assert code == 1
     assert "check FAILED" in printed
     assert "serving_default/cvr: 0.01" in printed
+    assert f"removed {base / 'esmm' / '2'}" in printed
+    assert sorted(os.listdir(base / "esmm")) == ["1"]
+    assert (base / "models.config").read_text() == config_before
+
+
+def test_failed_check_of_a_first_export_leaves_no_config(
+    model_dir, tmp_path, capsys, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise ValueError("The fresh process could not load the SavedModel")
+
+    monkeypatch.setattr(check_module, "outputs_in_fresh_process", broken)
+    base = tmp_path / "sm"
+    code = main(["export", "--model-dir", model_dir, "--out",
+                 str(base / "esmm"), "--check"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "could not load" in err
+    assert os.listdir(base / "esmm") == []
+    assert not (base / "models.config").exists()
+
+
+def test_refuses_non_finite_weights(model_dir, tmp_path, capsys):
+    copy = str(tmp_path / "model")
+    shutil.copytree(model_dir, copy)
+    model = keras.saving.load_model(os.path.join(copy, MODEL_FILE))
+    variable = model.trainable_weights[0]
+    values = variable.numpy()
+    values.flat[0] = np.nan
+    variable.assign(values)
+    model.save(os.path.join(copy, MODEL_FILE))
+    out = tmp_path / "sm" / "esmm"
+    code = main(["export", "--model-dir", copy, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "not finite" in err and variable.path in err
+    assert not out.exists()
+    assert not (tmp_path / "sm" / "models.config").exists()
 
 
 def test_check_on_rows_of_a_raw_log(held_out, tmp_path, capsys, monkeypatch):

@@ -5,7 +5,8 @@ requests and the model's entry in `models.config` next to `OUT`. With
 `--check`, a fresh process loads the SavedModel and its outputs are
 compared with the Keras model's on sample rows (from `--input LOG`, read as
 `tfcvr predict` reads it, else the dataset's eval split, else synthetic);
-a mismatch exits 1.
+a mismatch exits 1 and removes the version again (and puts `models.config`
+back as it was). A model whose weights are not finite is refused.
 """
 
 import os
@@ -13,6 +14,8 @@ import os
 from tfcvr.cli.cli_error import CLIError
 from tfcvr.export.check_saved_model import check_saved_model
 from tfcvr.export.export_saved_model import export_saved_model
+from tfcvr.export.export_saved_model import withdraw_version
+from tfcvr.export.model_config import MODEL_CONFIG_FILE
 from tfcvr.export.sample_rows import dataset_rows
 from tfcvr.export.sample_rows import synthetic_rows
 from tfcvr.export.raw_log import LOG_FORMATS
@@ -145,6 +148,11 @@ def run(args):
     base_path = None if args.serving_base_path == "local" else (
         args.serving_base_path
     )
+    config_path = os.path.join(out_base, MODEL_CONFIG_FILE)
+    config_text = None
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            config_text = f.read()
     path = export_saved_model(
         model,
         out_base,
@@ -158,10 +166,16 @@ def run(args):
         overwrite=args.overwrite,
     )
     print(f"Exported {name} version {os.path.basename(path)} to {path}")
-    print(f"Updated {os.path.join(out_base, 'models.config')}")
+    print(f"Updated {config_path}")
     if not args.check:
         return 0
-    report = check_saved_model(path, model, rows, vocab_dir, atol=args.atol)
+    try:
+        report = check_saved_model(path, model, rows, vocab_dir,
+                                   atol=args.atol)
+    except BaseException:
+        # A version that cannot even be checked must not be served either.
+        withdraw_version(path, config_path, config_text)
+        raise
     worst = max(report["max_abs_diff"].values())
     print(
         f"Check on {report['rows']} rows from {source}: largest difference "
@@ -170,8 +184,9 @@ def run(args):
     for key, diff in sorted(report["max_abs_diff"].items()):
         print(f"  {key}: {diff:.3g}")
     if not report["ok"]:
-        print("tfcvr export: check FAILED: the SavedModel disagrees with the "
-              "Keras model")
+        withdraw_version(path, config_path, config_text)
+        print(f"tfcvr export: check FAILED: the SavedModel disagrees with the "
+              f"Keras model; removed {path} and its models.config entry")
         return 1
     print("Check passed: the SavedModel loads without tfcvr and matches the "
           "Keras model")

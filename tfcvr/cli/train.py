@@ -1,4 +1,10 @@
-"""Train an estimator on a preprocessed dataset directory."""
+"""Train an estimator on a preprocessed dataset directory.
+
+The run checkpoints itself in MODEL_DIR/checkpoint/ (every
+--checkpoint-every steps and at each epoch end); the same command after a
+crash resumes from there. A NaN or infinite loss stops training with a
+one-line error and exit status 2, writing no model.keras.
+"""
 
 import json
 
@@ -7,6 +13,7 @@ from tfcvr.models.cvr_model import TRAIN_METRICS
 from tfcvr.training import parse_params
 from tfcvr.training import train
 from tfcvr.training.strategy import STRATEGIES
+from tfcvr.training.trainer import DEFAULT_CHECKPOINT_EVERY
 from tfcvr.training.trainer import PRECISIONS
 
 
@@ -14,7 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--data", required=True, help="dataset directory (tfcvr preprocess output)")
     parser.add_argument("--model", required=True, help="estimator name (see `tfcvr models`)")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=4096,
+                        help="global batch size, split over the replicas")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--model-dir", default=None, help="where to save model.keras (default runs/<model>)")
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES)
@@ -26,6 +34,18 @@ def add_arguments(parser):
                         help="auc: approximate AUCs logged during fit and validation; "
                              "none: the loss only (exact metrics: tfcvr evaluate)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY,
+        metavar="STEPS",
+        help="steps between checkpoints in MODEL_DIR/checkpoint/ (0: at "
+             f"epoch ends only; default {DEFAULT_CHECKPOINT_EVERY})",
+    )
+    parser.add_argument("--restart", action="store_true",
+                        help="discard an existing checkpoint instead of "
+                             "resuming from it")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic ops and input order (same seed "
+                             "and data give the same metrics; slower)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
         help="estimator constructor argument (JSON value; dotted keys nest), repeatable",
@@ -49,8 +69,18 @@ def run(args):
         cache=args.cache,
         seed=args.seed,
         train_metrics=args.train_metrics,
+        checkpoint_every=args.checkpoint_every,
+        deterministic=args.deterministic,
+        restart=args.restart,
     )
-    last = {k: round(v[-1], 5) for k, v in info["history"].items()}
-    print(json.dumps({"model_dir": model_dir, "final": last,
-                      "examples_per_second": round(info["examples_per_second"], 1)}))
+    last = {k: round(v[-1], 5) for k, v in info["history"].items() if v}
+    print(json.dumps({
+        "model_dir": model_dir,
+        "final": last,
+        "iterations": info["iterations"],
+        "examples_per_second": round(info["examples_per_second"], 1),
+        "global_batch_size": info["global_batch_size"],
+        "per_replica_batch_size": info["per_replica_batch_size"],
+        "replicas": info["replicas"],
+    }))
     return 0

@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from tfcvr.export.model_config import DEFAULT_SERVING_BASE_PATH
@@ -103,6 +104,7 @@ def export_saved_model(
         raise ValueError(
             f"name must be a plain directory name. Received: name={name!r}"
         )
+    check_finite_weights(model)
     model_path = os.path.join(out_base, name)
     if version is None:
         version = next_version(model_path)
@@ -154,6 +156,37 @@ def export_saved_model(
     )
     update_model_config(out_base, name, base_path=base_path)
     return final
+
+
+def check_finite_weights(model):
+    """Raises a one-line ValueError naming the first variable of `model`
+    with a NaN or infinite value: such a model predicts NaN, so TF Serving
+    must never get it."""
+    for variable in model.weights:
+        values = np.asarray(variable.numpy())
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(
+                f"The model's weights are not finite: {variable.path} has "
+                f"{int(bad.sum())} NaN or infinite value(s) of "
+                f"{values.size}; it was not exported (retrain it, e.g. with "
+                f"a lower --learning-rate)."
+            )
+
+
+def withdraw_version(version_dir, config_path, config_text):
+    """Removes an exported version that must not be served and puts
+    `models.config` back as it was before the export (`config_text`, or no
+    file when it was None), so TF Serving never loads the version."""
+    shutil.rmtree(version_dir, ignore_errors=True)
+    if config_text is None:
+        if os.path.exists(config_path):
+            os.remove(config_path)
+        return
+    tmp = config_path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(config_text)
+    os.replace(tmp, config_path)
 
 
 def _warmup_rows(schema, vocab_dir, warmup_rows, module):

@@ -25,8 +25,10 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
     `[propensity_floor, 1]`), and `N` the normaliser: the batch size B
     (`"exposure"`, the unbiased form), the observed rows (`"click"`), or
     `sum_i o_i * w(p_i)` (`"snips"`, self-normalised); the weights are
-    `tfcvr.losses.functional.propensity_weights`. A subclass implements
-    `row_terms(target, prediction, imputation) -> (d, v)`.
+    `tfcvr.losses.functional.propensity_weights`. `B` and `N` are
+    statistics of the global batch under a multi-replica strategy, and the
+    value is this replica's share (see `tfcvr.losses.functional`). A
+    subclass implements `row_terms(target, prediction, imputation) -> (d, v)`.
 
     Call with keyword arguments, each `(batch,)` or `(batch, 1)`:
     `loss(observed=o, target=r, prediction=r̂, propensity=p)`, plus
@@ -137,7 +139,7 @@ class CounterfactualLoss(keras.losses.Loss, abc.ABC):
         direct, value = self.row_terms(target, prediction, imputation)
         rows = weight * value
         if direct is not None:
-            rows = rows + direct / ops.cast(ops.shape(weight)[0], "float32")
+            rows = rows + direct / ops.maximum(F.batch_size(weight), 1.0)
         return rows
 
     def _check_inputs(self, *values):

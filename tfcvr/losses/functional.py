@@ -1,5 +1,20 @@
-"""Elementwise loss pieces shared by every estimator (keras.ops only)."""
+"""Elementwise loss pieces shared by every estimator (keras.ops only), and
+the batch statistics every loss reads.
 
+Under a multi-replica `tf.distribute` strategy each replica computes the
+objective on its slice of the global batch and Keras sums the replicas'
+gradients. A loss term is therefore computed as this replica's *share* of
+the global batch's term: summed over replicas, the shares are the term on
+the global batch (with one replica, the share is the term). Numerators are
+sums over this replica's rows (`ops.sum`); every normaliser is a statistic
+of the global batch (`batch_sum`, `batch_size`), all-reduced across the
+replicas; `batch_mean` and `masked_mean` are shares of global means. A term
+that does not depend on the batch (a weight penalty) is shared out by
+`weight_penalty`. On the JAX backend `keras.distribution.DataParallel`
+traces the loss on the global batch, so every statistic is already global.
+"""
+
+import keras
 from keras import ops
 
 # float32-safe clip of probabilities before taking logs (estimators.md §13).
@@ -24,9 +39,10 @@ def flat(x):
 
 def masked_mean(values, mask):
     """`sum(mask * v) / max(sum(mask), 1)`: a mean over the rows where the
-    0/1 `mask` is set (e.g. clicked rows), 0 for a batch with none."""
+    0/1 `mask` is set (e.g. clicked rows), 0 for a batch with none. The
+    count is the global batch's (this replica's share of the mean)."""
     mask = flat(mask)
-    return ops.sum(mask * flat(values)) / ops.maximum(ops.sum(mask), 1.0)
+    return ops.sum(mask * flat(values)) / ops.maximum(batch_sum(mask), 1.0)
 
 
 def binary_entropy(y_prob, epsilon=EPSILON):
@@ -37,10 +53,68 @@ def binary_entropy(y_prob, epsilon=EPSILON):
     return -(p * ops.log(p) + (1.0 - p) * ops.log(1.0 - p))
 
 
+def _replica_context():
+    """The `tf.distribute` replica context of a multi-replica step, or None
+    (one replica, the cross-replica context, or another backend)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    # The one TensorFlow call of the portable code: all-reducing a batch
+    # statistic needs the replica context, which keras.ops does not expose.
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def num_replicas():
+    """Replicas that each compute a share of the loss in this step: the
+    strategy's replicas in sync inside a `tf.distribute` replica context,
+    else 1."""
+    context = _replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
+def cross_replica_sum(x):
+    """Sum of `x` over the replicas of this step (`x` itself with one): the
+    global batch's value of a share, e.g. of a loss term. Differentiable:
+    the gradient of the sum is all-reduced too, so a normaliser that
+    depends on the parameters (SNIPS without stop-gradient) gets the
+    gradient it has on the global batch."""
+    context = _replica_context()
+    if context is None:
+        return x
+    return context.all_reduce("SUM", x)
+
+
 def batch_sum(x):
-    """Sum of `x` over the batch: the one place where a loss reads a batch
-    statistic (a normaliser), so that every estimator normalises alike."""
-    return ops.sum(flat(x))
+    """Sum of `x` over the global batch (all replicas): the statistic every
+    normaliser reads. Never a loss numerator; a numerator sums this
+    replica's rows (`ops.sum`), and the replicas' shares add up."""
+    return cross_replica_sum(ops.sum(flat(x)))
+
+
+def batch_size(x):
+    """Rows of the global batch, as float32; `x` is any `(batch,)` or
+    `(batch, 1)` tensor of this replica's rows."""
+    return cross_replica_sum(ops.cast(ops.shape(flat(x))[0], "float32"))
+
+
+def batch_mean(values):
+    """This replica's share of the mean of `values` over the global batch:
+    `sum(v) / B`, with `B` the global batch size (the plain mean with one
+    replica). Every batch mean of a loss goes through it."""
+    values = flat(values)
+    return ops.sum(values) / ops.maximum(batch_size(values), 1.0)
+
+
+def weight_penalty(x):
+    """This replica's share of a term that does not depend on the batch
+    (a penalty on weights): each of the `R` replicas computes the same
+    value, so each counts `1/R` of it and the summed gradients count it
+    once."""
+    return x / ops.cast(num_replicas(), "float32")
 
 
 def propensity_weights(
@@ -59,7 +133,8 @@ def propensity_weights(
     unclicked space), `p = clip(sg(propensity), floor, 1)` the probability
     of being observed, `g(p) = 1/p` unless `weight_fn` says otherwise, and
     `N` the batch size (`"exposure"`, the unbiased form), the observed rows
-    (`"click"`), or `sum_i m_i g(p_i)` (`"snips"`, self-normalised). `cap`
+    (`"click"`), or `sum_i m_i g(p_i)` (`"snips"`, self-normalised), each
+    over the global batch (see the module docstring). `cap`
     clips each normalised weight from above (ESCM2's official code caps it
     at 15). A batch with no observed row gets all-zero weights.
 
@@ -87,7 +162,7 @@ def propensity_weights(
     p = ops.clip(p, floor, 1.0)
     weight = mask * (weight_fn(p) if weight_fn is not None else 1.0 / p)
     if normalization == "exposure":
-        weight = weight / ops.cast(ops.shape(mask)[0], "float32")
+        weight = weight / ops.maximum(batch_size(mask), 1.0)
     elif normalization == "click":
         weight = weight / ops.maximum(batch_sum(mask), 1.0)
     else:

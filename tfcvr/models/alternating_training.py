@@ -143,7 +143,9 @@ class AlternatingTraining:
                 name: value
                 for name, value in terms.items()
                 if (name in self.imputation_terms) == (phase == IMPUTATION_PHASE)
-            }
+            },
+            # A batch's labels count once, in its prediction step.
+            labels=y if training and phase == PREDICTION_PHASE else None,
         )
 
     def _phases(self):

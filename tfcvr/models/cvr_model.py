@@ -7,6 +7,7 @@ from tfcvr.features import keys
 from tfcvr.layers.backbones.backbone import get_backbone
 from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
 from tfcvr.losses import functional as F
+from tfcvr.models.loss_monitor import LossMonitor
 from tfcvr.serialization import subclass_config
 
 
@@ -15,12 +16,16 @@ DEFAULT_TRAIN_METRICS = "auc"
 AUC_METRICS = ("ctr_auc", "ctcvr_auc", "cvr_auc_clicked")
 
 
-def _num_replicas():
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf  # only on the TensorFlow backend
+def _can_update_state():
+    """Whether a metric may be updated here: always on TensorFlow; on JAX
+    only inside Keras's stateless scope (its train and test steps), since
+    an update under a bare `jax.grad` would leak a tracer."""
+    if keras.backend.backend() != "jax":
+        return True
+    # Keras exports no public test for the scope.
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
 
-    return tf.distribute.get_strategy().num_replicas_in_sync
+    return in_stateless_scope()
 
 
 def check_weights(**weights):
@@ -60,7 +65,12 @@ class CVRModel(keras.Model):
     auxiliary tasks add keys of their own. A subclass declares `tasks`,
     overrides `outputs_from_logits` when its outputs are not plain sigmoids,
     and implements `loss_terms(labels, outputs)`: a dict of named scalar
-    terms whose sum is the objective. Keras `fit` works as for any model.
+    terms whose sum is the objective, each written with the batch
+    statistics of `tfcvr.losses.functional` (`batch_mean`, `batch_sum`,
+    ...) so that it is right under any number of replicas. Keras `fit`
+    works as for any model, on one device or under a `tf.distribute`
+    strategy; the training logs show each term as `<name>_loss`
+    (`loss_monitor`).
 
     Args:
         schema: `tfcvr.features.Schema` or its dict.
@@ -150,6 +160,8 @@ class CVRModel(keras.Model):
         self.ctcvr_auc = keras.metrics.AUC(name="ctcvr_auc")
         self.cvr_auc_clicked = keras.metrics.AUC(name="cvr_auc_clicked")
         self.train_metrics = DEFAULT_TRAIN_METRICS
+        # Created by `build`, once the names of the loss terms are known.
+        self.loss_monitor = None
 
     def _check_schema(self, schema):
         """Hook for estimators that need extra labels (e.g. ESM2)."""
@@ -194,19 +206,40 @@ class CVRModel(keras.Model):
                 f"`{keys.CLICK}` and `{keys.CONVERSION}`. Received: "
                 f"{type(y).__name__}"
             )
-        return self.total_loss(self.loss_terms(y, y_pred))
+        return self.total_loss(
+            self.loss_terms(y, y_pred), labels=y if training else None
+        )
 
-    def total_loss(self, terms):
-        """Sum of the loss terms and the regularisation losses, scaled by
-        1/replicas under a multi-replica `tf.distribute` strategy (Keras
-        sums replica gradients, as for compiled losses)."""
-        total = ops.sum(ops.stack([ops.cast(t, "float32") for t in terms.values()]))
+    def total_loss(self, terms, labels=None):
+        """This replica's objective: the sum of the loss terms (each already
+        this replica's share of the global batch's term) and of the
+        regularisation losses (shared out as `weight_penalty`), so that the
+        gradients Keras sums over the replicas are the gradient of the
+        global batch's objective. Updates `loss_monitor` with the terms
+        (and with the label totals of a training batch, `labels`).
+
+        Keras logs `replicas * value` of each replica, weighted by the
+        replica's rows (`keras/src/backend/tensorflow/trainer.py`,
+        `unscale_loss_for_distribution`); the value returned is therefore
+        the global objective over `replicas` (its gradient is this
+        replica's), so the logged `loss` is the global batch's, even when a
+        batch does not split evenly.
+        """
+        total = ops.sum(
+            ops.stack([ops.cast(t, "float32") for t in terms.values()])
+        )
         if self.losses:
             # A list through ops.sum fails under JAX tracing; stack first.
-            total = total + ops.sum(
+            total = total + F.weight_penalty(ops.sum(
                 ops.stack([ops.cast(loss, "float32") for loss in self.losses])
-            )
-        return total / ops.cast(_num_replicas(), "float32")
+            ))
+        if self.loss_monitor is not None and _can_update_state():
+            self.loss_monitor.update_state(terms, labels)
+        replicas = F.num_replicas()
+        if replicas == 1:
+            return total
+        logged = F.cross_replica_sum(ops.stop_gradient(total)) / replicas
+        return total + ops.stop_gradient(logged - total)
 
     # === Training-time metrics ===
 
@@ -281,8 +314,15 @@ class CVRModel(keras.Model):
         # data (needed by `.keras` loading and distribution strategies).
         if self.built:
             return
-        self.call(self.dummy_inputs(), training=False)
+        outputs = self.call(self.dummy_inputs(), training=False)
         self.built = True
+        if type(self).loss_terms is not CVRModel.loss_terms:
+            labels = {
+                name: np.zeros((1,), "float32") for name in self.schema.labels
+            }
+            self.loss_monitor = LossMonitor(
+                list(self.loss_terms(labels, outputs)), name="loss_terms"
+            )
 
     def get_build_config(self):
         return {"schema_driven": True}

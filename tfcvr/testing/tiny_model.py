@@ -167,17 +167,28 @@ def _write_split(path, rows, schema):
             writer.write(example.SerializeToString())
 
 
-def write_tiny_dataset_dir(path, rows=256, eval_rows=64, seed=0):
-    """Writes a dataset directory of `tiny_raw_rows`; returns `path`."""
+def write_tiny_dataset_dir(path, rows=256, eval_rows=64, seed=0,
+                           train_shards=1, relabel=None):
+    """Writes a dataset directory of `tiny_raw_rows`; returns `path`.
+
+    `train_shards` splits the training rows over that many files (a
+    multi-worker run shards by file); `relabel(row)` changes a training
+    row's labels in place (e.g. a split without clicks).
+    """
     train = tiny_raw_rows(rows, seed=seed, unseen_fraction=0.0)
+    if relabel is not None:
+        for row in train:
+            relabel(row)
     evaluation = tiny_raw_rows(eval_rows, seed=seed + 1)
     os.makedirs(path, exist_ok=True)
     schema = tiny_log_schema(train, vocab_dir=path)
     schema.save(path)
-    _write_split(
-        os.path.join(path, keys.TRAIN_SPLIT, "part-00000.tfrecord.gz"),
-        train, schema,
-    )
+    for shard in range(train_shards):
+        _write_split(
+            os.path.join(path, keys.TRAIN_SPLIT,
+                         f"part-{shard:05d}.tfrecord.gz"),
+            train[shard::train_shards], schema,
+        )
     _write_split(
         os.path.join(path, keys.EVAL_SPLIT, "part-00000.tfrecord.gz"),
         evaluation, schema,

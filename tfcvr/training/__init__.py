@@ -1,4 +1,6 @@
-"""Training: `fit` under a tf.distribute strategy, saving a model directory.
+"""Training: `fit` under a tf.distribute strategy (or JAX's DataParallel),
+checkpointed and resumable, stopped by a non-finite loss, saving a model
+directory.
 
 The names are imported on first use, not with the package: `parse_params`
 and `ThroughputCallback` run where TensorFlow must not be imported (the
@@ -10,7 +12,15 @@ import importlib
 
 # Public name -> the module defining it.
 _EXPORTS = {
+    "EpochData": "tfcvr.training.epoch_data",
+    "MissingLabelsWarning": "tfcvr.training.missing_labels_warning",
+    "NonFiniteLossError": "tfcvr.training.non_finite_loss_error",
+    "MultiWorkerStrategy": "tfcvr.training.multi_worker_strategy",
+    "NonFiniteLossGuard": "tfcvr.training.non_finite_loss_guard",
+    "ReplicaLayout": "tfcvr.training.replica_layout",
     "ThroughputCallback": "tfcvr.training.throughput_callback",
+    "TrainingCheckpoint": "tfcvr.training.training_checkpoint",
+    "check_training_split": "tfcvr.training.training_split",
     "evaluate_dir": "tfcvr.training.evaluate_dir",
     "get_strategy": "tfcvr.training.strategy",
     "load_model_dir": "tfcvr.training.model_dir",

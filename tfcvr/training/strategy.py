@@ -4,6 +4,8 @@ import os
 import keras
 import tensorflow as tf
 
+from tfcvr.training.multi_worker_strategy import MultiWorkerStrategy
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "data_parallel")
 
 
@@ -42,7 +44,7 @@ def get_strategy(name="auto"):
         if "TF_CONFIG" not in os.environ:
             raise ValueError("strategy='multi_worker' needs TF_CONFIG set.")
         json.loads(os.environ["TF_CONFIG"])
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return MultiWorkerStrategy()
     if name == "auto" and backend == "tensorflow":
         if len(tf.config.list_physical_devices("GPU")) > 1:
             return tf.distribute.MirroredStrategy()

@@ -1,23 +1,41 @@
+import contextlib
 import json
 import os
+import shutil
 import time
 import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.registry import build_estimator
+from tfcvr.training.epoch_data import EpochData
+from tfcvr.training.epoch_data import evaluation_input
+from tfcvr.training.missing_labels_warning import MissingLabelsWarning
 from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.model_dir import copy_encoding_files
+from tfcvr.training.non_finite_loss_error import NonFiniteLossError
+from tfcvr.training.non_finite_loss_guard import NonFiniteLossGuard
 from tfcvr.training.pretraining import plan_pretraining
+from tfcvr.training.replica_layout import ReplicaLayout
 from tfcvr.training.strategy import get_strategy
 from tfcvr.training.throughput_callback import ThroughputCallback
+from tfcvr.training.training_checkpoint import CHECKPOINT_DIR
+from tfcvr.training.training_checkpoint import TrainingCheckpoint
+from tfcvr.training.training_split import check_training_split
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 TRAIN_CONFIG_FILE = "train_config.json"
+HISTORY_FILE = "history.json"
+# About a minute of training at 64k examples/s with batch 4096 on a CPU.
+DEFAULT_CHECKPOINT_EVERY = 1000
+# Settings a resumed run may change; any other difference from the
+# checkpointed run makes the checkpoint another run's.
+RESUMABLE_CHANGES = ("epochs", "strategy", "checkpoint_every", "deterministic")
 
 
 def train(
@@ -39,19 +57,31 @@ def train(
     verbose="auto",
     callbacks=(),
     train_metrics=DEFAULT_TRAIN_METRICS,
+    checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
+    deterministic=False,
+    restart=False,
+    log=print,
 ):
     """Trains a registered estimator on a preprocessed dataset directory.
 
     Saves `model_dir/model.keras`, a copy of `schema.json` and `vocab/` (so
     export needs only the model directory), `train_config.json` and
-    `history.json`. An estimator with a first stage (a `PretrainingStage`,
+    `history.json`. With a `model_dir`, the run checkpoints itself in
+    `model_dir/checkpoint/` every `checkpoint_every` steps and at each
+    epoch end; the same call after a crash resumes from there (one line
+    says so) and the checkpoint is removed once `model.keras` is written.
+    A NaN or infinite loss stops training with `NonFiniteLossError` and
+    writes no `model.keras`. On a worker other than the chief of a
+    multi-worker run everything is written to a temporary directory that is
+    then removed. An estimator with a first stage (a `PretrainingStage`,
     e.g. CSTWA) gets it trained first on the same split, saved in
     `model_dir/pretrained/` (see `tfcvr.training.pretraining`).
 
     Args:
         data_dir: str. Dataset directory written by `tfcvr preprocess`.
         model: str. Registry name (see `tfcvr models`).
-        epochs, batch_size, learning_rate: training settings (Adam).
+        epochs, learning_rate: training settings (Adam).
+        batch_size: int. The global batch size, split over the replicas.
         model_dir: str or None. Where to save; None saves nothing.
         strategy: str. See `tfcvr.training.get_strategy`.
         precision: str. `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`.
@@ -59,16 +89,23 @@ def train(
         params: dict. Estimator constructor arguments.
         validate: bool. Evaluate the eval split after each epoch.
         cache: bool. Cache parsed batches in memory after the first epoch.
-        seed: int. Seeds Keras, NumPy and the shuffles.
+        seed: int. Seeds Keras, NumPy and each epoch's order.
         train_metrics: str. `"auc"` logs approximate AUCs during fit and
             validation, `"none"` the loss only (see `CVRModel`).
         run_eagerly: bool. No graph tracing: faster on a handful of
             batches (a notebook, a test), much slower on real data.
+        checkpoint_every: int. Steps between checkpoints (0: epoch ends
+            only).
+        deterministic: bool. Deterministic TensorFlow ops and input
+            pipeline (same seed and data give the same metrics; slower).
+        restart: bool. Discard an existing checkpoint instead of resuming.
+        log: callable taking one line of the training log.
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
-        throughput and the wall time (both stages of a two-stage estimator,
-        whose first is also under `info["pretraining"]`).
+        throughput, the wall time and the replica layout (both stages of
+        a two-stage estimator, whose first is also under
+        `info["pretraining"]`).
     """
     if precision not in PRECISIONS:
         raise ValueError(
@@ -82,6 +119,27 @@ def train(
             f"steps_per_execution={steps_per_execution}"
         )
     data = DatasetDir(data_dir)
+    check_training_split(data)
+    config = {
+        "data_dir": os.path.abspath(data_dir),
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "precision": precision,
+        "steps_per_execution": steps_per_execution,
+        "strategy": strategy,
+        "train_metrics": train_metrics,
+        "params": params or {},
+        "seed": seed,
+        "cache": cache,
+        "checkpoint_every": checkpoint_every,
+        "deterministic": deterministic,
+        "backend": keras.backend.backend(),
+    }
+    fingerprint = {
+        k: v for k, v in config.items() if k not in RESUMABLE_CHANGES
+    }
     # Two-stage estimators (e.g. CSTWA) first train the model whose tables
     # they are handed; see tfcvr.training.pretraining.
     stage, model_params = plan_pretraining(
@@ -93,21 +151,31 @@ def train(
             learning_rate=learning_rate, precision=precision,
             steps_per_execution=steps_per_execution, validate=False,
             cache=cache, seed=seed, jit_compile=jit_compile,
-            run_eagerly=run_eagerly, verbose=verbose, **run)[0], data_dir, data.schema, model_dir, epochs)
+            run_eagerly=run_eagerly, verbose=verbose,
+            checkpoint_every=checkpoint_every, deterministic=deterministic,
+            restart=restart, log=log,
+            **run)[0], data_dir, data.schema, model_dir, epochs)
     keras.utils.set_random_seed(seed)
+    if deterministic:
+        _enable_determinism(log)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        dist = get_strategy(strategy)
-        train_ds = data.dataset(
-            keys.TRAIN_SPLIT, batch_size, seed=seed, cache=cache
+        layout = ReplicaLayout(get_strategy(strategy), batch_size, strategy)
+        log(layout.describe())
+        config.update(
+            strategy_class=type(layout.strategy).__name__,
+            replicas=layout.replicas,
+            workers=layout.workers,
+            per_replica_batch_size=layout.per_replica_batch_size,
         )
-        eval_ds = None
-        if validate:
-            try:
-                eval_ds = data.dataset(keys.EVAL_SPLIT, batch_size, cache=cache)
-            except ValueError:
-                eval_ds = None
-        with dist.scope():
+        # JAX shards every batch over the devices: a partial one would not
+        # split.
+        train_data = EpochData(
+            data, layout, seed=seed, cache=cache,
+            drop_remainder=layout.data_parallel and layout.replicas > 1,
+        )
+        eval_ds = _eval_input(data, layout, cache, validate, log)
+        with layout.strategy.scope():
             net = build_estimator(model, data.schema, model_params)
             net.build()
             if stage is not None:
@@ -119,47 +187,143 @@ def train(
                 train_metrics=train_metrics,
                 run_eagerly=run_eagerly,
             )
-        meter = ThroughputCallback(
-            batch_size, steps_per_execution=steps_per_execution
-        )
-        start = time.perf_counter()
-        # Keras warns about finite tf.data inputs that are expected here.
-        warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
-        warnings.filterwarnings("ignore", message=".*input ran out of data")
-        history = net.fit(
-            train_ds,
-            validation_data=eval_ds,
-            epochs=epochs,
-            callbacks=[meter, *callbacks],
-            verbose=verbose,
-        )
-        wall = time.perf_counter() - start
+            net.optimizer.build(net.trainable_variables)
+        with _output_dir(layout, model_dir) as out_dir:
+            checkpoint = None
+            if model_dir:
+                checkpoint = TrainingCheckpoint(
+                    os.path.join(model_dir, CHECKPOINT_DIR),
+                    fingerprint,
+                    every=checkpoint_every,
+                    write_dir=os.path.join(out_dir, CHECKPOINT_DIR),
+                )
+                if restart and layout.is_chief:
+                    checkpoint.remove()
+            resumed = _resume(checkpoint, net, train_data, epochs, log)
+            config["resumed_from"] = resumed
+            meter = ThroughputCallback(
+                batch_size, steps_per_execution=steps_per_execution
+            )
+            guard = NonFiniteLossGuard(steps_per_execution)
+            labels_check = MissingLabelsWarning(
+                log, partial_epoch=train_data.start_epoch
+                if train_data.start_step else None,
+            )
+            start = time.perf_counter()
+            # Keras warns about finite tf.data inputs that are expected here.
+            warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
+            warnings.filterwarnings("ignore", message=".*input ran out of data")
+            try:
+                history = layout.fit(
+                    net,
+                    train_data.dataset(),
+                    validation_data=eval_ds,
+                    epochs=epochs,
+                    initial_epoch=train_data.start_epoch,
+                    # The guard first: it must stop a broken step before
+                    # any other callback (a checkpoint) sees it.
+                    callbacks=[guard, train_data.callback(),
+                               *([checkpoint] if checkpoint else []),
+                               labels_check, meter, *callbacks],
+                    verbose=verbose,
+                )
+            except NonFiniteLossError as e:
+                raise NonFiniteLossError(
+                    _stopped(e, checkpoint, model_dir), e.step, e.terms
+                ) from None
+            wall = time.perf_counter() - start
+            epoch_logs = checkpoint.history if checkpoint else history.history
+            info = {
+                "history": {
+                    k: [float(v) for v in vs] for k, vs in epoch_logs.items()
+                },
+                "examples_per_second": meter.examples_per_second,
+                "wall_seconds": wall,
+                "iterations": int(
+                    keras.ops.convert_to_numpy(net.optimizer.iterations)
+                ),
+                "replicas": layout.replicas,
+                "global_batch_size": batch_size,
+                "per_replica_batch_size": layout.per_replica_batch_size,
+                "resumed_from": resumed,
+                "written_to": out_dir,
+            }
+            if stage is not None:
+                info["pretraining"] = stage.record()
+                info["wall_seconds"] += stage.seconds + stage.hand_over_seconds
+            log(
+                f"Throughput: {info['examples_per_second']:.0f} examples/s "
+                f"(global batch {batch_size} = {layout.replicas} x "
+                f"{layout.per_replica_batch_size} per replica)"
+            )
+            if out_dir:
+                save_model_dir(net, out_dir, data, config, info)
+                if checkpoint is not None:
+                    shutil.rmtree(os.path.join(out_dir, CHECKPOINT_DIR),
+                                  ignore_errors=True)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    info = {
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "examples_per_second": meter.examples_per_second,
-        "wall_seconds": wall,
-    }
-    if stage is not None:
-        info["pretraining"] = stage.record()
-        info["wall_seconds"] += stage.seconds + stage.hand_over_seconds
-    if model_dir:
-        save_model_dir(net, model_dir, data, {
-            "data_dir": os.path.abspath(data_dir),
-            "model": model,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "precision": precision,
-            "steps_per_execution": steps_per_execution,
-            "strategy": strategy,
-            "train_metrics": train_metrics,
-            "params": params or {},
-            "seed": seed,
-            "backend": keras.backend.backend(),
-        }, info)
+        if strategy == "data_parallel":
+            keras.distribution.set_distribution(None)
     return net, info
+
+
+def _enable_determinism(log):
+    if keras.backend.backend() == "tensorflow":
+        tf.config.experimental.enable_op_determinism()
+    else:
+        log(
+            "Deterministic mode on JAX: CPU runs are deterministic; on GPU "
+            "start with XLA_FLAGS=--xla_gpu_deterministic_ops=true."
+        )
+
+
+def _eval_input(data, layout, cache, validate, log):
+    if not validate:
+        return None
+    rows = (data.summary().get("rows_written") or {}).get(keys.EVAL_SPLIT)
+    if rows == 0:
+        log(f"No validation: the {keys.EVAL_SPLIT!r} split of {data.path} "
+            f"has no rows.")
+        return None
+    try:
+        return evaluation_input(data, layout, cache=cache)
+    except ValueError:
+        return None
+
+
+def _output_dir(layout, model_dir):
+    if not model_dir:
+        return contextlib.nullcontext(None)
+    return layout.output_dir(model_dir)
+
+
+def _resume(checkpoint, model, train_data, epochs, log):
+    """Restores the checkpoint into `model` and positions the data; the
+    resumed position (or None)."""
+    state = checkpoint.restore(model) if checkpoint is not None else None
+    if state is None:
+        return None
+    train_data.start_at(state["epoch"], state["steps"])
+    log(
+        f"Resuming from the checkpoint in {checkpoint.directory}: "
+        f"{state['iterations']} steps trained, epoch "
+        f"{min(state['epoch'] + 1, epochs)} of {epochs} at step "
+        f"{state['steps']}"
+    )
+    return {k: state[k] for k in ("epoch", "steps", "iterations")}
+
+
+def _stopped(error, checkpoint, model_dir):
+    message = f"{error}. model.keras was not written"
+    if checkpoint is not None and checkpoint.saved_iterations is not None:
+        message += (
+            f"; the last good checkpoint (step {checkpoint.saved_iterations})"
+            f" stays in {checkpoint.directory}"
+        )
+    elif model_dir:
+        message += "; no checkpoint was written before it"
+    return message + "."
 
 
 def save_model_dir(model, model_dir, data, config, info):
@@ -168,7 +332,7 @@ def save_model_dir(model, model_dir, data, config, info):
     copy_encoding_files(data.path, model_dir)
     with open(os.path.join(model_dir, TRAIN_CONFIG_FILE), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
-    with open(os.path.join(model_dir, "history.json"), "w") as f:
+    with open(os.path.join(model_dir, HISTORY_FILE), "w") as f:
         json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
 
 

@@ -172,12 +172,13 @@ class AITM(CVRModel):
         ctr, ctcvr = F.flat(outputs[keys.CTR]), F.flat(outputs[keys.CTCVR])
         excess = ops.relu(ctcvr - ctr)
         if self.calibrator_reduction == "mean":
-            calibrator = ops.mean(excess)
+            calibrator = F.batch_mean(excess)
         else:
             calibrator = ops.sum(excess)
         terms = {
-            "ctr": self.ctr_weight * ops.mean(self.bce(click, ctr)),
-            "ctcvr": self.ctcvr_weight * ops.mean(self.bce(ctcvr_label, ctcvr)),
+            "ctr": self.ctr_weight * F.batch_mean(self.bce(click, ctr)),
+            "ctcvr": self.ctcvr_weight
+            * F.batch_mean(self.bce(ctcvr_label, ctcvr)),
             "calibrator": self.calibrator_weight * calibrator,
         }
         if self.attention_l2:
@@ -187,7 +188,8 @@ class AITM(CVRModel):
             kernels = (
                 self.ait.query_kernel, self.ait.key_kernel, self.ait.value_kernel
             )
-            terms["attention_l2"] = self.attention_l2 * ops.sum(
-                ops.stack([ops.sum(ops.square(k)) for k in kernels])
+            terms["attention_l2"] = F.weight_penalty(
+                self.attention_l2
+                * ops.sum(ops.stack([ops.sum(ops.square(k)) for k in kernels]))
             )
         return terms

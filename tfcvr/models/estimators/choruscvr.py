@@ -211,15 +211,15 @@ class ChorusCVR(CVRModel):
             return terms
 
         weighted = (
-            (keys.CTCVR, self.ctcvr_weight, lambda: ops.mean(
+            (keys.CTCVR, self.ctcvr_weight, lambda: F.batch_mean(
                 self.bce(click * conversion, outputs[keys.CTCVR]))),
             ("cvr_ipw", self.cvr_weight, lambda: ops.sum(
                 clicked * self.bce(conversion, cvr))),
-            (keys.CTUNCVR, self.ctuncvr_weight, lambda: ops.mean(
+            (keys.CTUNCVR, self.ctuncvr_weight, lambda: F.batch_mean(
                 self.bce(click * (1.0 - conversion), outputs[keys.CTUNCVR]))),
             ("uncvr_ipw", self.uncvr_weight, lambda: ops.sum(
                 clicked * self.bce(1.0 - conversion, uncvr))),
-            (keys.CTR, self.ctr_weight, lambda: ops.mean(
+            (keys.CTR, self.ctr_weight, lambda: F.batch_mean(
                 self.bce(click, ctr))),
         )
         # A zero weight removes its term, so the rest is exactly the

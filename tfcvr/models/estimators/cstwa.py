@@ -457,8 +457,8 @@ class CSTWA(CVRModel):
             if self.escaper_target == "ctcvr" else everyone
         )
         terms = {
-            "ctr": self.ctr_weight * ops.mean(self.bce(click, ctr)),
-            "ctcvr": self.ctcvr_weight * ops.mean(
+            "ctr": self.ctr_weight * F.batch_mean(self.bce(click, ctr)),
+            "ctcvr": self.ctcvr_weight * F.batch_mean(
                 ctcvr_weights * self.bce(click * conversion,
                                          outputs[keys.CTCVR])
             ),
@@ -468,7 +468,8 @@ class CSTWA(CVRModel):
                 self.curse_weights(conversion, ctr, click)
                 if self.escaper_target == "cvr" else click
             )
-            terms["cvr"] = self.cvr_weight * F.batch_sum(
+            # This replica's rows over the global batch's clicks.
+            terms["cvr"] = self.cvr_weight * ops.sum(
                 cvr_weights * self.bce(conversion, outputs[keys.CVR])
             ) / ops.maximum(F.batch_sum(click), 1.0)
         return terms

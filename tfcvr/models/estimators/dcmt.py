@@ -3,6 +3,7 @@ from keras import ops
 
 from tfcvr.features import keys
 from tfcvr.losses import IPWLoss
+from tfcvr.losses import functional as F
 from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.cvr_model import check_weights
 from tfcvr.models.registry import register_estimator
@@ -171,12 +172,14 @@ class DCMT(CVRModel):
             prediction=twin,
             propensity=1.0 - ctr,
         )
-        constraint = ops.mean(ops.abs(1.0 - (cvr + twin)))
+        constraint = F.batch_mean(ops.abs(1.0 - (cvr + twin)))
         return {
-            keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
+            keys.CTR: self.ctr_weight * F.batch_mean(self.bce(click, ctr)),
             "factual": self.cvr_weight * factual,
             "counterfactual": self.cvr_weight * counterfactual,
             "constraint": self.cvr_weight * self.constraint_weight * constraint,
             keys.CTCVR: self.ctcvr_weight
-            * ops.mean(self.bce(click * conversion, outputs[keys.CTCVR])),
+            * F.batch_mean(
+                self.bce(click * conversion, outputs[keys.CTCVR])
+            ),
         }

@@ -205,7 +205,7 @@ class DDPO(CVRModel):
         )
         rows = weights * values
         if self.ips_scaling == "snips_batch_mean":
-            return ops.mean(rows)
+            return F.batch_mean(rows)
         return ops.sum(rows)
 
     def loss_terms(self, labels, outputs):
@@ -221,12 +221,12 @@ class DDPO(CVRModel):
             else conversion
         )
         weighted = (
-            (keys.CTR, self.ctr_weight, lambda: ops.mean(
+            (keys.CTR, self.ctr_weight, lambda: F.batch_mean(
                 self.bce(click, ctr))),
-            (keys.CTCVR, self.ctcvr_weight, lambda: ops.mean(
+            (keys.CTCVR, self.ctcvr_weight, lambda: F.batch_mean(
                 self.bce(click * conversion, outputs[keys.CTCVR]))),
             (keys.CONVERSION_PROPENSITY, self.conversion_weight,
-             lambda: ops.mean(click * self.bce(conversion, propensity))),
+             lambda: F.batch_mean(click * self.bce(conversion, propensity))),
             ("cvr_click", self.cvr_weight, lambda: self.ips_term(
                 click, ctr, self.propensity_floor, self.bce(target, cvr))),
             ("cvr_unclick", self.cvr_weight * self.unclicked_weight,

@@ -1,6 +1,5 @@
-from keras import ops
-
 from tfcvr.features import keys
+from tfcvr.losses import functional as F
 from tfcvr.models.alternating_training import IMPUTATION_TERM
 from tfcvr.models.cvr_model import check_weights
 from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
@@ -78,11 +77,11 @@ class ESCM2DR(DoublyRobustEstimator):
         dr, imputation = self.dr_risks(labels, outputs)
         return {
             keys.CTR: self.ctr_weight
-            * ops.mean(self.bce(click, outputs[keys.CTR])),
+            * F.batch_mean(self.bce(click, outputs[keys.CTR])),
             "dr": self.counterfactual_weight * dr,
             IMPUTATION_TERM: self.counterfactual_weight
             * self.imputation_weight
             * imputation,
             keys.CTCVR: self.global_weight
-            * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
+            * F.batch_mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }

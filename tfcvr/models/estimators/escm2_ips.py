@@ -1,7 +1,6 @@
-from keras import ops
-
 from tfcvr.features import keys
 from tfcvr.losses import IPWLoss
+from tfcvr.losses import functional as F
 from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.cvr_model import check_weights
 from tfcvr.models.registry import register_estimator
@@ -94,8 +93,8 @@ class ESCM2IPS(CVRModel):
             propensity=ctr,
         )
         return {
-            keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
+            keys.CTR: self.ctr_weight * F.batch_mean(self.bce(click, ctr)),
             "ips": self.counterfactual_weight * ips,
             keys.CTCVR: self.global_weight
-            * ops.mean(self.bce(click * conversion, outputs[keys.CTCVR])),
+            * F.batch_mean(self.bce(click * conversion, outputs[keys.CTCVR])),
         }

@@ -111,9 +111,10 @@ class ESM2(CVRModel):
         ctavr_label = click * F.flat(labels[self.action_label])
         ctcvr_label = click * F.flat(labels[keys.CONVERSION])
         return {
-            "ctr": self.ctr_weight * ops.mean(self.bce(click, outputs[keys.CTR])),
+            "ctr": self.ctr_weight
+            * F.batch_mean(self.bce(click, outputs[keys.CTR])),
             "ctavr": self.ctavr_weight
-            * ops.mean(self.bce(ctavr_label, outputs[CTAVR])),
+            * F.batch_mean(self.bce(ctavr_label, outputs[CTAVR])),
             "ctcvr": self.ctcvr_weight
-            * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
+            * F.batch_mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }

@@ -1,6 +1,5 @@
-from keras import ops
-
 from tfcvr.features import keys
+from tfcvr.losses import functional as F
 from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.cvr_model import check_weights
 from tfcvr.models.registry import register_estimator
@@ -47,7 +46,8 @@ class ESMM(CVRModel):
         click = labels[keys.CLICK]
         ctcvr_label = click * labels[keys.CONVERSION]
         return {
-            "ctr": self.ctr_weight * ops.mean(self.bce(click, outputs[keys.CTR])),
+            "ctr": self.ctr_weight
+            * F.batch_mean(self.bce(click, outputs[keys.CTR])),
             "ctcvr": self.ctcvr_weight
-            * ops.mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
+            * F.batch_mean(self.bce(ctcvr_label, outputs[keys.CTCVR])),
         }

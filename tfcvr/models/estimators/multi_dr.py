@@ -1,6 +1,5 @@
-from keras import ops
-
 from tfcvr.features import keys
+from tfcvr.losses import functional as F
 from tfcvr.models.alternating_training import IMPUTATION_TERM
 from tfcvr.models.cvr_model import check_weights
 from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
@@ -54,7 +53,7 @@ class MultiDR(DoublyRobustEstimator):
         click, ctr = labels[keys.CLICK], outputs[keys.CTR]
         dr, imputation = self.dr_risks(labels, outputs)
         return {
-            keys.CTR: self.ctr_weight * ops.mean(self.bce(click, ctr)),
+            keys.CTR: self.ctr_weight * F.batch_mean(self.bce(click, ctr)),
             "dr": self.cvr_weight * dr,
             IMPUTATION_TERM: self.imputation_weight * imputation,
         }

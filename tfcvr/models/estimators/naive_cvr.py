@@ -1,5 +1,3 @@
-from keras import ops
-
 from tfcvr.features import keys
 from tfcvr.losses import functional as F
 from tfcvr.models.cvr_model import CVRModel
@@ -55,8 +53,9 @@ class NaiveCVR(CVRModel):
         if self.cvr_normalization == "click":
             cvr_loss = F.masked_mean(cvr_errors, click)
         else:
-            cvr_loss = ops.mean(click * cvr_errors)
+            cvr_loss = F.batch_mean(click * cvr_errors)
         return {
-            "ctr": self.ctr_weight * ops.mean(self.bce(click, outputs[keys.CTR])),
+            "ctr": self.ctr_weight
+            * F.batch_mean(self.bce(click, outputs[keys.CTR])),
             "cvr": self.cvr_weight * cvr_loss,
         }

@@ -69,15 +69,19 @@ class NISE(CVRModel):
         """`α * min(sg(L_ctr / L_cvr), β)`, or `α` when not dynamic."""
         if not self.dynamic_weight:
             return ops.convert_to_tensor(self.alpha, "float32")
-        ratio = ctr_loss / ops.maximum(cvr_loss, self.epsilon)
-        return self.alpha * ops.minimum(ops.stop_gradient(ratio), self.beta)
+        # The ratio of the global batch's losses, not of this replica's
+        # shares of them.
+        ctr_total = F.cross_replica_sum(ops.stop_gradient(ctr_loss))
+        cvr_total = F.cross_replica_sum(ops.stop_gradient(cvr_loss))
+        ratio = ctr_total / ops.maximum(cvr_total, self.epsilon)
+        return self.alpha * ops.minimum(ratio, self.beta)
 
     def loss_terms(self, labels, outputs):
         click = F.flat(labels[keys.CLICK])
         cvr = outputs[keys.CVR]
-        ctr_loss = ops.mean(self.bce(click, outputs[keys.CTR]))
-        clicked = ops.mean(click * self.bce(labels[keys.CONVERSION], cvr))
-        unclicked = ops.mean(
+        ctr_loss = F.batch_mean(self.bce(click, outputs[keys.CTR]))
+        clicked = F.batch_mean(click * self.bce(labels[keys.CONVERSION], cvr))
+        unclicked = F.batch_mean(
             (1.0 - click) * F.binary_entropy(F.flat(cvr), self.epsilon)
         )
         cvr_loss = clicked + self.unclicked_weight * unclicked
