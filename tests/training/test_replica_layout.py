@@ -56,11 +56,14 @@ def test_every_estimator_steps_alike_on_two_replicas(two_replica_report):
         for case, result in cases.items():
             where = f"{name}, {case}: {result}"
             assert result["finite"], where
-            # The logged loss is Keras's float32 running mean over the
-            # epoch's steps, accumulated per replica: 1e-5 relative too.
+            # The logged loss is Keras's float32 running mean, accumulated
+            # per replica; on the uneven 8 + 7 split the SNIPS-normalised
+            # estimators (escm2_ips, ddpo) log up to 1.6e-5 relative apart
+            # while their weights agree to 1e-7, so the weights carry the
+            # 1e-5 check and the logged loss gets 1e-4 relative.
             assert np.isclose(result["loss_two_replicas"],
                               result["loss_one_replica"],
-                              rtol=1e-5, atol=1e-5), where
+                              rtol=1e-4, atol=1e-5), where
             assert result["max_weight_difference"] <= 1e-5, where
             # The comparison is not vacuous: the step moved the weights.
             assert result["max_weight_change"] > 1e-4, where

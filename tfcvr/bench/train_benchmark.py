@@ -62,7 +62,7 @@ def add_arguments(parser):
                         help="cache parsed TFRecord batches after the first epoch")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--train-metrics", default=DEFAULT_TRAIN_METRICS, choices=TRAIN_METRICS,
-                        help="auc: the approximate AUCs logged during fit; none: the loss only")
+                        help="auc: the approximate AUCs logged during fit; none: the loss and its terms only")
     parser.add_argument("--against", action="append", default=[], choices=PEERS,
                         help="also train this peer on the same encoded rows and print tfcvr's "
                              "ratio to it (repeatable): yardstick (a bare functional Keras ESMM), "

@@ -32,7 +32,7 @@ def add_arguments(parser):
     parser.add_argument("--no-validation", action="store_true")
     parser.add_argument("--train-metrics", default=DEFAULT_TRAIN_METRICS, choices=TRAIN_METRICS,
                         help="auc: approximate AUCs logged during fit and validation; "
-                             "none: the loss only (exact metrics: tfcvr evaluate)")
+                             "none: the loss and its terms only (exact metrics: tfcvr evaluate)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY,

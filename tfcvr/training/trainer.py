@@ -91,7 +91,7 @@ def train(
         cache: bool. Cache parsed batches in memory after the first epoch.
         seed: int. Seeds Keras, NumPy and each epoch's order.
         train_metrics: str. `"auc"` logs approximate AUCs during fit and
-            validation, `"none"` the loss only (see `CVRModel`).
+            validation, `"none"` the loss and its terms only (see `CVRModel`).
         run_eagerly: bool. No graph tracing: faster on a handful of
             batches (a notebook, a test), much slower on real data.
         checkpoint_every: int. Steps between checkpoints (0: epoch ends
