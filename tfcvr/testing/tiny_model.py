@@ -167,12 +167,22 @@ def _write_split(path, rows, schema):
             writer.write(example.SerializeToString())
 
 
-def write_tiny_dataset_dir(path, rows=256, eval_rows=64, seed=0):
-    """Writes a dataset directory of `tiny_raw_rows`; returns `path`."""
+def write_tiny_dataset_dir(path, rows=256, eval_rows=64, seed=0, extra_columns=None):
+    """Writes a dataset directory of `tiny_raw_rows`; returns `path`.
+
+    `extra_columns` (dict name -> function of a row -> float) adds stored
+    non-feature columns, e.g. a logged propensity.
+    """
+    extra_columns = extra_columns or {}
     train = tiny_raw_rows(rows, seed=seed, unseen_fraction=0.0)
     evaluation = tiny_raw_rows(eval_rows, seed=seed + 1)
+    for row in train + evaluation:
+        row.update({name: fn(row) for name, fn in extra_columns.items()})
     os.makedirs(path, exist_ok=True)
     schema = tiny_log_schema(train, vocab_dir=path)
+    if extra_columns:
+        schema = schema.replace(
+            extra_columns=schema.extra_columns + tuple(extra_columns))
     schema.save(path)
     _write_split(
         os.path.join(path, keys.TRAIN_SPLIT, "part-00000.tfrecord.gz"),

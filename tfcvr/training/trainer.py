@@ -1,3 +1,4 @@
+import glob
 import json
 import os
 import time
@@ -10,9 +11,14 @@ from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.features import keys
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.registry import build_estimator
+from tfcvr.training.best_epoch_stopping import DEFAULT_MONITOR
+from tfcvr.training.best_epoch_stopping import BestEpochStopping
+from tfcvr.training.embedding_l2 import apply_embedding_l2
 from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.model_dir import copy_encoding_files
+from tfcvr.training.optimizer import make_optimizer
 from tfcvr.training.pretraining import plan_pretraining
+from tfcvr.training.propensity_source import PropensitySource
 from tfcvr.training.strategy import get_strategy
 from tfcvr.training.throughput_callback import ThroughputCallback
 
@@ -38,6 +44,13 @@ def train(
     verbose="auto",
     callbacks=(),
     train_metrics=DEFAULT_TRAIN_METRICS,
+    weight_decay=0.0,
+    embedding_l2=0.0,
+    early_stopping=None,
+    monitor=DEFAULT_MONITOR,
+    validation_data=None,
+    propensity="model",
+    propensity_calibration=None,
 ):
     """Trains a registered estimator on a preprocessed dataset directory.
 
@@ -61,6 +74,21 @@ def train(
         seed: int. Seeds Keras, NumPy and the shuffles.
         train_metrics: str. `"auc"` logs approximate AUCs during fit and
             validation, `"none"` the loss only (see `CVRModel`).
+        weight_decay: float >= 0. AdamW's decoupled weight decay; 0 is Adam.
+        embedding_l2: float >= 0. L2 on every embedding table
+            (`tfcvr.training.embedding_l2`).
+        early_stopping: int or None. Patience, in epochs, of
+            `BestEpochStopping` on `monitor`; the best epoch's weights are
+            restored (and saved).
+        monitor: str. Eval metric of early stopping. Defaults to
+            `val_ctcvr_auc`.
+        validation_data: str or None. A dataset directory whose eval split
+            (or, without one, train split) replaces this dataset's eval
+            split; it must encode features with this dataset's vocabulary.
+        propensity: str or `PropensitySource`. The IPW/DR family's click
+            propensity: `"model"`, `"ctr_model"` or `"column:NAME"`.
+        propensity_calibration: str or None. `"platt"` or `"isotonic"` for
+            `"ctr_model"`, fitted on the eval split.
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
@@ -78,12 +106,25 @@ def train(
             f"Received: epochs={epochs}, batch_size={batch_size}, "
             f"steps_per_execution={steps_per_execution}"
         )
+    if early_stopping is not None and not validate:
+        raise ValueError("early stopping watches the eval split; it cannot run with validation off")
     data = DatasetDir(data_dir)
+    optimizer = make_optimizer(learning_rate, weight_decay)
+    stopper = BestEpochStopping(early_stopping, monitor) if early_stopping else None
+    if not isinstance(propensity, PropensitySource):
+        propensity = PropensitySource(propensity, calibration=propensity_calibration)
+    held_out = data
+    if validation_data is not None:
+        # Part A's vocabulary fingerprint check (tfcvr.features).
+        from tfcvr.features import check_same_vocabulary
+
+        check_same_vocabulary(data_dir, validation_data)
+        held_out = DatasetDir(validation_data)
     # Two-stage estimators (e.g. CSTWA) first train the model whose tables
     # they are handed; see tfcvr.training.pretraining.
-    stage, model_params = plan_pretraining(
-        model, data.schema, params,
-        say=(lambda line: None) if verbose == 0 else None)
+    say = (lambda line: None) if verbose == 0 else None
+    stage, model_params = plan_pretraining(model, data.schema, params, say=say)
+    model_params = propensity.plan_stage(model, model_params, say=say)
     if stage is not None:
         stage.run(lambda **run: train(
             data_dir, batch_size=batch_size, strategy=strategy,
@@ -91,26 +132,40 @@ def train(
             steps_per_execution=steps_per_execution, validate=False,
             cache=cache, seed=seed, jit_compile=jit_compile, verbose=verbose,
             **run)[0], data_dir, data.schema, model_dir, epochs)
+    if propensity.external:
+        propensity.prepare(data, lambda **run: train(
+            data_dir, batch_size=batch_size, learning_rate=learning_rate,
+            seed=seed, validate=False, verbose=verbose, **run)[0],
+            model_dir, epochs, calibration_data=held_out,
+            calibration_split=held_out_split(held_out, own=validation_data is None))
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy(precision)
     try:
         dist = get_strategy(strategy)
-        train_ds = data.dataset(
-            keys.TRAIN_SPLIT, batch_size, seed=seed, cache=cache
+        labels = data.schema.labels
+        train_ds = propensity.dataset(
+            data, keys.TRAIN_SPLIT, batch_size, labels, seed=seed, cache=cache
         )
         eval_ds = None
         if validate:
-            try:
-                eval_ds = data.dataset(keys.EVAL_SPLIT, batch_size, cache=cache)
-            except ValueError:
-                eval_ds = None
+            split = held_out_split(held_out, own=validation_data is None)
+            if split is not None:
+                eval_ds = propensity.dataset(
+                    held_out, split, batch_size, labels, training=False, cache=cache)
+        if stopper is not None and eval_ds is None:
+            raise ValueError(
+                f"early stopping needs an eval split, and {held_out.path} has none; "
+                f"give --validation-data DIR"
+            )
         with dist.scope():
             net = build_estimator(model, data.schema, model_params)
             net.build()
             if stage is not None:
                 stage.hand_over(net)
+            propensity.check_estimator(net)
+            apply_embedding_l2(net, embedding_l2)
             net.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
+                optimizer=optimizer,
                 steps_per_execution=steps_per_execution,
                 jit_compile=jit_compile,
                 train_metrics=train_metrics,
@@ -126,7 +181,7 @@ def train(
             train_ds,
             validation_data=eval_ds,
             epochs=epochs,
-            callbacks=[meter, *callbacks],
+            callbacks=[meter, *callbacks] + ([stopper] if stopper else []),
             verbose=verbose,
         )
         wall = time.perf_counter() - start
@@ -137,6 +192,10 @@ def train(
         "examples_per_second": meter.examples_per_second,
         "wall_seconds": wall,
     }
+    if stopper is not None:
+        info["early_stopping"] = stopper.record()
+    if propensity.external:
+        info["propensity"] = propensity.record()
     if stage is not None:
         info["pretraining"] = stage.record()
         info["wall_seconds"] += stage.seconds + stage.hand_over_seconds
@@ -154,8 +213,28 @@ def train(
             "params": params or {},
             "seed": seed,
             "backend": keras.backend.backend(),
+            "weight_decay": weight_decay,
+            "embedding_l2": embedding_l2,
+            "early_stopping": early_stopping,
+            "monitor": stopper.monitor if stopper else None,
+            "validate": validate,
+            "validation_data": validation_data and os.path.abspath(validation_data),
+            "verbose": verbose,
+            "propensity": propensity.describe(),
+            "propensity_calibration": propensity.calibration,
         }, info)
     return net, info
+
+
+def held_out_split(held_out, own):
+    """The split that validates: the eval split; for a `--validation-data`
+    directory without one (preprocessed with `--split train`) its train
+    split; None when the training dataset itself has no eval split."""
+    splits = [keys.EVAL_SPLIT] if own else [keys.EVAL_SPLIT, keys.TRAIN_SPLIT]
+    for split in splits:
+        if glob.glob(os.path.join(held_out.path, split, "*.tfrecord*")):
+            return split
+    return None
 
 
 def save_model_dir(model, model_dir, data, config, info):
