@@ -9,6 +9,7 @@ import json
 
 from tfcvr.cli.cli_error import CLIError
 from tfcvr.training.best_epoch_stopping import DEFAULT_MONITOR
+from tfcvr.training.params import merge_params
 
 # Setting -> default when neither the command line nor --config gives it.
 DEFAULTS = {
@@ -71,17 +72,6 @@ def read_config(path, model):
     if unknown:
         raise CLIError(f"--config {path} has unknown settings {unknown}")
     return config
-
-
-def merge_params(base, override):
-    """`override` on top of `base`, nested dicts merged key by key."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_params(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def tuned_settings(args, params):
