@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from tfcvr.data.dataset_dir import DatasetDir
+from tfcvr.features import check_same_vocabulary
 from tfcvr.features import keys
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.registry import build_estimator
@@ -115,9 +116,6 @@ def train(
         propensity = PropensitySource(propensity, calibration=propensity_calibration)
     held_out = data
     if validation_data is not None:
-        # Part A's vocabulary fingerprint check (tfcvr.features).
-        from tfcvr.features import check_same_vocabulary
-
         check_same_vocabulary(data_dir, validation_data)
         held_out = DatasetDir(validation_data)
     # Two-stage estimators (e.g. CSTWA) first train the model whose tables
