@@ -8,7 +8,7 @@ wins over the file, and the defaults fill the rest.
 import json
 
 from tfcvr.cli.cli_error import CLIError
-from tfcvr.training.best_epoch_stopping import DEFAULT_MONITOR
+from tfcvr.training.monitor import DEFAULT_MONITOR
 from tfcvr.training.params import merge_params
 
 # Setting -> default when neither the command line nor --config gives it.

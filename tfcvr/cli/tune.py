@@ -4,7 +4,7 @@ import json
 import os
 
 from tfcvr.cli.cli_error import CLIError
-from tfcvr.training.best_epoch_stopping import DEFAULT_MONITOR
+from tfcvr.training.monitor import DEFAULT_MONITOR
 from tfcvr.training.params import parse_params
 from tfcvr.training.tuning import BEST_FILE
 from tfcvr.training.tuning import SEARCH_SPACE

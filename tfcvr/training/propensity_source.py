@@ -25,6 +25,16 @@ PROPENSITY_STAGE = PretrainingStage(
 )
 
 
+def uses_propensity(net):
+    """Whether the loss of a built `CVRModel` has a propensity-weighted
+    term (the IPW/DR family), found by running it once on two dummy rows."""
+    x = net.dummy_inputs(2)
+    labels = {name: np.array([1.0, 0.0], "float32") for name in net.schema.labels}
+    with F.given_click_propensity(labels[keys.CLICK], np.full(2, 0.5, "float32")) as given:
+        net.loss_terms(labels, net(x, training=False))
+    return given.uses > 0
+
+
 class PropensitySource:
     """The click propensity of every propensity-weighted loss term.
 
@@ -193,13 +203,7 @@ class PropensitySource:
     def check_estimator(self, net):
         """A one-line ValueError unless `net` has a propensity-weighted term
         that the given propensity would replace."""
-        if not self.external:
-            return
-        x = net.dummy_inputs(2)
-        labels = {name: np.array([1.0, 0.0], "float32") for name in net.schema.labels}
-        with F.given_click_propensity(labels[keys.CLICK], np.full(2, 0.5, "float32")) as given:
-            net.loss_terms(labels, net(x, training=False))
-        if not given.uses:
+        if self.external and not uses_propensity(net):
             raise ValueError(
                 f"propensity={self.describe()} feeds the IPW/DR family's "
                 f"propensity weights, and {type(net).__name__} uses none; "

@@ -12,7 +12,7 @@ from tfcvr.features import check_same_vocabulary
 from tfcvr.features import keys
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.registry import build_estimator
-from tfcvr.training.best_epoch_stopping import DEFAULT_MONITOR
+from tfcvr.training.monitor import DEFAULT_MONITOR
 from tfcvr.training.best_epoch_stopping import BestEpochStopping
 from tfcvr.training.embedding_l2 import apply_embedding_l2
 from tfcvr.training.model_dir import MODEL_FILE

@@ -17,9 +17,9 @@ import random
 import shutil
 
 from tfcvr.features import keys
-from tfcvr.training.best_epoch_stopping import DEFAULT_MONITOR
-from tfcvr.training.best_epoch_stopping import monitor_mode
-from tfcvr.training.best_epoch_stopping import monitor_name
+from tfcvr.training.monitor import DEFAULT_MONITOR
+from tfcvr.training.monitor import monitor_mode
+from tfcvr.training.monitor import monitor_name
 from tfcvr.training.params import merge_params
 
 # Axis -> candidate values; the first value of each axis is the untuned
@@ -202,6 +202,10 @@ def tune(
     say = say or (lambda line: print(line, flush=True))
     objective = monitor_name(objective)
     space = check_space(dict(SEARCH_SPACE, **(space or {})))
+    if any(v != "model" for v in space.get("propensity", ())) and not _uses_propensity(
+            data_dir, model, params):
+        say(f"tune {model}: no propensity-weighted loss; the propensity axis is dropped")
+        space["propensity"] = ("model",)
     chosen = sample_trials(space, trials, seed)
     os.makedirs(out_dir, exist_ok=True)
     holdout, train_rows, held_rows = write_holdout(
@@ -248,6 +252,19 @@ def tune(
     with open(os.path.join(out_dir, TABLE_FILE), "w") as f:
         f.write(trials_table(rows, list(space), objective, winner["trial"]))
     return best
+
+
+def _uses_propensity(data_dir, model, params):
+    from tfcvr.data.dataset_dir import DatasetDir
+    from tfcvr.models.registry import build_estimator
+    from tfcvr.training.pretraining import plan_pretraining
+    from tfcvr.training.propensity_source import uses_propensity
+
+    schema = DatasetDir(data_dir).schema
+    _, params = plan_pretraining(model, schema, params, say=lambda line: None)
+    net = build_estimator(model, schema, params)
+    net.build()
+    return uses_propensity(net)
 
 
 def trials_table(rows, axes, objective, best):

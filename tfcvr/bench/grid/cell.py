@@ -105,6 +105,7 @@ def run_cell(task):
         seed=cell.seed,
         verbose=2,
         callbacks=[meter],
+        **settings.controls,
     )
     started = time.perf_counter()
     metrics = evaluate_dir(
@@ -184,6 +185,16 @@ def prepare_dataset(task):
     return record
 
 
+def tune_model(task):
+    """`tfcvr.training.tuning.tune` of one estimator on one dataset."""
+    from tfcvr.training.tuning import tune
+
+    options = task["tuning"]
+    best = tune(task["data_dir"], task["model"], task["out"], params=task["params"],
+                batch_size=task["batch_size"], **options)
+    return {"best": best}
+
+
 def list_models(task):
     from tfcvr.layers.backbones import BACKBONES
     from tfcvr.models import estimator_names
@@ -191,7 +202,8 @@ def list_models(task):
     return {"models": estimator_names(), "backbones": sorted(BACKBONES)}
 
 
-TASKS = {"cell": run_cell, "dataset": prepare_dataset, "list_models": list_models}
+TASKS = {"cell": run_cell, "dataset": prepare_dataset, "list_models": list_models,
+         "tune": tune_model}
 
 
 def main(argv=None):

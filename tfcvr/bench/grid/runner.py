@@ -443,6 +443,15 @@ class GridRunner:
         with DirectoryLock(self.out_dir):
             return self._run()
 
+    def ensure_dataset(self, dataset, say):
+        """Builds `dataset` unless ready (e.g. before tuning on it); None,
+        or the error line of a failed build."""
+        if not hasattr(self, "_locks_guard"):
+            self._dataset_locks = {}
+            self._dataset_errors = {}
+            self._locks_guard = threading.Lock()
+        return self._ensure_dataset(dataset, say)
+
     def _ensure_dataset(self, dataset, say):
         """None when `dataset` is ready (building it if needed), else the
         error that fails its cells. Thread-safe: one build per dataset."""
