@@ -123,6 +123,12 @@ def train(
     say = (lambda line: None) if verbose == 0 else None
     stage, model_params = plan_pretraining(model, data.schema, params, say=say)
     model_params = propensity.plan_stage(model, model_params, say=say)
+    if propensity.external:
+        # Refused before any stage trains, on an unbuilt-weights probe.
+        probe = build_estimator(model, data.schema, model_params)
+        probe.build()
+        propensity.check_estimator(probe)
+        del probe
     if stage is not None:
         stage.run(lambda **run: train(
             data_dir, batch_size=batch_size, strategy=strategy,
@@ -160,7 +166,6 @@ def train(
             net.build()
             if stage is not None:
                 stage.hand_over(net)
-            propensity.check_estimator(net)
             apply_embedding_l2(net, embedding_l2)
             net.compile(
                 optimizer=optimizer,
