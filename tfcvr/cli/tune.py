@@ -9,6 +9,7 @@ from tfcvr.training.params import parse_params
 from tfcvr.training.tuning import BEST_FILE
 from tfcvr.training.tuning import SEARCH_SPACE
 from tfcvr.training.tuning import TABLE_FILE
+from tfcvr.training.tuning import parse_space
 
 
 def add_arguments(parser):
@@ -32,23 +33,6 @@ def add_arguments(parser):
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
         help="estimator constructor argument of every trial (JSON value; dotted keys nest)")
-
-
-def parse_space(items):
-    space = {}
-    for item in items:
-        axis, sep, values = item.partition("=")
-        if not sep or not values:
-            raise CLIError(f"--space takes AXIS=V1,V2,... Received: {item!r}")
-        parsed = []
-        for raw in values.split(","):
-            try:
-                parsed.append(json.loads(raw))
-            except json.JSONDecodeError:
-                parsed.append(raw)
-        space[axis.strip()] = [float(v) if isinstance(v, int) and axis != "propensity" else v
-                               for v in parsed]
-    return space
 
 
 def run(args):

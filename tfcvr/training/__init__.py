@@ -10,6 +10,10 @@ import importlib
 
 # Public name -> the module defining it.
 _EXPORTS = {
+    "BestEpochStopping": "tfcvr.training.best_epoch_stopping",
+    "IsotonicCalibrator": "tfcvr.training.isotonic_calibrator",
+    "PlattCalibrator": "tfcvr.training.platt_calibrator",
+    "PropensitySource": "tfcvr.training.propensity_source",
     "ThroughputCallback": "tfcvr.training.throughput_callback",
     "evaluate_dir": "tfcvr.training.evaluate_dir",
     "get_strategy": "tfcvr.training.strategy",
@@ -17,6 +21,7 @@ _EXPORTS = {
     "parse_params": "tfcvr.training.params",
     "plan_pretraining": "tfcvr.training.pretraining",
     "train": "tfcvr.training.trainer",
+    "tune": "tfcvr.training.tuning",
 }
 
 __all__ = list(_EXPORTS)

@@ -55,6 +55,25 @@ def check_space(space):
     return out
 
 
+def parse_space(items):
+    """`["learning_rate=1e-3,2e-3", "propensity=model,ctr_model"]` -> a space
+    dict (numbers parse as JSON, other values stay strings)."""
+    space = {}
+    for item in items:
+        axis, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--space takes AXIS=V1,V2,... Received: {item!r}")
+        parsed = []
+        for raw in values.split(","):
+            try:
+                parsed.append(json.loads(raw))
+            except json.JSONDecodeError:
+                parsed.append(raw)
+        space[axis.strip()] = [float(v) if isinstance(v, int) and axis != "propensity" else v
+                               for v in parsed]
+    return space
+
+
 def sample_trials(space, trials, seed=0):
     """`trials` distinct settings of `space`: first every axis's first
     value, then a seeded random sample of the rest of the grid."""

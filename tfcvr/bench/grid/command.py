@@ -221,7 +221,7 @@ def build_config(args, registered, backbones=None):
 
 def _tune(args, config, runner, jobs):
     from tfcvr.bench.grid.tuning import tune_grid
-    from tfcvr.cli.tune import parse_space
+    from tfcvr.training.tuning import parse_space
     from tfcvr.training.monitor import DEFAULT_MONITOR
 
     if args.tune_trials < 1 or args.tune_max_epochs < 1:
