@@ -16,7 +16,7 @@ OUT/verdict.md and OUT/verdict.json:
    setting with the simulator's true CTR as its propensity
    (`--propensity column:true_ctr`), nothing else changed.
 
-    python docs/experiments/tuned_verdict.py OUT [--oracle]
+    python docs/experiments/tuned_verdict.py OUT [--oracle[=a,b]] [--no-diagnostics]
 """
 
 import glob
@@ -30,6 +30,7 @@ import numpy as np
 
 from tfcvr.bench.grid import ResultsStore
 from tfcvr.bench.grid.config import SimulatedDataset
+from tfcvr.bench.grid.runner import READY_FILE
 from tfcvr.data.dataset_dir import DatasetDir
 from tfcvr.evaluation import propensity_check
 from tfcvr.features import keys
@@ -79,9 +80,11 @@ def paired(board, model, name, base="naive"):
     return {"pairs": len(diffs), "mean": mean, "se": se, "diffs": diffs, "beats_naive": bool(beats)}
 
 
-def propensity_diagnostics(out, setting):
+def propensity_diagnostics(out, setting, pattern="sim-*"):
     results = {}
-    for path in sorted(glob.glob(os.path.join(out, "datasets", "sim-*", "data"))):
+    for path in sorted(glob.glob(os.path.join(out, "datasets", pattern, "data"))):
+        if not os.path.exists(os.path.join(os.path.dirname(path), READY_FILE)):
+            continue
         name = os.path.basename(os.path.dirname(path))
         with tempfile.TemporaryDirectory() as model_dir:
             net, _ = train(path, model="multi_ipw", batch_size=setting["batch_size"],
@@ -135,7 +138,7 @@ def oracle_runs(out, rows, models):
     return results
 
 
-def main(out, oracle=False):
+def main(out, oracle=(), diagnostics=True):
     rows = list(ResultsStore(os.path.join(out, "results.jsonl")).latest().values())
     board = leaderboard(rows)
     lines = ["| estimator | cvr_auc_true | cvr_bias_unclicked | paired Δ cvr_auc_true (± SE) | "
@@ -159,19 +162,25 @@ def main(out, oracle=False):
     print(table)
     verdict["table"] = table
     tuned = glob.glob(os.path.join(out, "tuned", "*", "multi_ipw", "best.json"))
-    if tuned:
+    if tuned and diagnostics:
         with open(tuned[0]) as f:
             best = json.load(f)
         ipw_row = next(r for r in rows if r["model"] == "multi_ipw" and r["status"] == "ok")
         best["batch_size"] = ipw_row["config"]["train"]["batch_size"]
         verdict["propensity_check"] = propensity_diagnostics(out, best)
     if oracle:
-        verdict["oracle"] = oracle_runs(out, rows, [m for m in board if m in IPW_DR])
-    with open(os.path.join(out, "verdict.json"), "w") as f:
+        verdict["oracle"] = oracle_runs(out, rows, oracle)
+    name = "verdict" if diagnostics else "verdict-oracle"
+    with open(os.path.join(out, f"{name}.json"), "w") as f:
         json.dump(verdict, f, indent=1)
-    with open(os.path.join(out, "verdict.md"), "w") as f:
+    with open(os.path.join(out, f"{name}.md"), "w") as f:
         f.write(table)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], oracle="--oracle" in sys.argv[2:])
+    # --oracle (every IPW/DR estimator of the grid) or --oracle=a,b; --no-diagnostics.
+    flags = sys.argv[2:]
+    chosen = [f.split("=", 1)[1].split(",") if "=" in f else list(IPW_DR)
+              for f in flags if f.startswith("--oracle")]
+    main(sys.argv[1], oracle=tuple(chosen[0]) if chosen else (),
+         diagnostics="--no-diagnostics" not in flags)
