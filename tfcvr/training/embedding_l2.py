@@ -1,14 +1,21 @@
 import keras
 
+from tfcvr.layers.embedding.feature_embedding import FeatureEmbedding
+
 
 def embedding_tables(model):
-    """Every embedding table variable of `model` (its `keras.layers.Embedding`
-    layers, e.g. the field embeddings and CSTWA's CVR-specific ones)."""
-    return [
-        layer.embeddings
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.Embedding)
-    ]
+    """Every embedding table variable of `model`: its `keras.layers.Embedding`
+    layers (per-table field embeddings, CSTWA's CVR-specific ones) and the
+    one fused variable of a `FeatureEmbedding` with `table_layout="fused"`
+    (all its tables stacked, so the same penalty)."""
+    tables = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Embedding):
+            tables.append(layer.embeddings)
+        elif isinstance(layer, FeatureEmbedding) and getattr(layer, "table_layout", None) == "fused":
+            if getattr(layer, "embeddings", None) is not None:
+                tables.append(layer.embeddings)
+    return tables
 
 
 def apply_embedding_l2(model, l2):
