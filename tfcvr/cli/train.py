@@ -10,6 +10,8 @@ import json
 
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.cvr_model import TRAIN_METRICS
+from tfcvr.cli.train_config import add_tuned_arguments
+from tfcvr.cli.train_config import tuned_settings
 from tfcvr.training import parse_params
 from tfcvr.training import train
 from tfcvr.training.strategy import STRATEGIES
@@ -20,10 +22,9 @@ from tfcvr.training.trainer import PRECISIONS
 def add_arguments(parser):
     parser.add_argument("--data", required=True, help="dataset directory (tfcvr preprocess output)")
     parser.add_argument("--model", required=True, help="estimator name (see `tfcvr models`)")
-    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=4096,
                         help="global batch size, split over the replicas")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    add_tuned_arguments(parser)
     parser.add_argument("--model-dir", default=None, help="where to save model.keras (default runs/<model>)")
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES)
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
@@ -54,17 +55,15 @@ def add_arguments(parser):
 
 def run(args):
     model_dir = args.model_dir or f"runs/{args.model}"
+    settings = tuned_settings(args, parse_params(args.param))
     _, info = train(
         args.data,
         model=args.model,
-        epochs=args.epochs,
         batch_size=args.batch_size,
         model_dir=model_dir,
         strategy=args.strategy,
-        learning_rate=args.learning_rate,
         precision=args.precision,
         steps_per_execution=args.steps_per_execution,
-        params=parse_params(args.param),
         validate=not args.no_validation,
         cache=args.cache,
         seed=args.seed,
@@ -72,6 +71,8 @@ def run(args):
         checkpoint_every=args.checkpoint_every,
         deterministic=args.deterministic,
         restart=args.restart,
+        verbose=0 if args.quiet else "auto",
+        **settings,
     )
     last = {k: round(v[-1], 5) for k, v in info["history"].items() if v}
     print(json.dumps({

@@ -18,6 +18,10 @@ GROUND_TRUTH_KEYS = (TRUE_CTR, TRUE_CVR, CONVERSION_IF_CLICKED)
 # === Other non-feature columns ===
 ROW_ID = "row_id"
 TIMESTAMP = "timestamp"
+# The label a trainer adds to the batches when the IPW/DR family's click
+# propensity comes from outside the model (a separately trained CTR model
+# or a logged propensity column); models never compute it themselves.
+PROPENSITY = "propensity"
 
 # === Model outputs (also the TF Serving output names) ===
 CTR = "ctr"

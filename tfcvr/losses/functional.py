@@ -14,6 +14,9 @@ that does not depend on the batch (a weight penalty) is shared out by
 traces the loss on the global batch, so every statistic is already global.
 """
 
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
@@ -117,6 +120,52 @@ def weight_penalty(x):
     return x / ops.cast(num_replicas(), "float32")
 
 
+class GivenPropensity:
+    """A click propensity handed to the losses from outside the model.
+
+    Inside `given_click_propensity(click, q)` every `propensity_weights`
+    call ignores the model's own propensity and weights each observed row
+    by the probability of the click outcome it shows:
+    `p_i = c_i q_i + (1 - c_i)(1 - q_i)`, i.e. `q` on the clicks and
+    `1 - q` on the non-clicks. Every propensity-weighted term of tfcvr
+    weights either the clicks (`m = c`, model propensity `ô`) or the
+    non-clicks (`m = 1 - c`, model propensity `1 - ô`), so this one rule
+    replaces `ô` in both without any estimator knowing. `uses` counts the
+    calls it served (a model with none has no propensity to replace).
+
+    Args:
+        click: `(batch,)` or `(batch, 1)` 0/1 click labels `c`.
+        propensity: `(batch,)` or `(batch, 1)` click probabilities `q`.
+    """
+
+    def __init__(self, click, propensity):
+        self.click = flat(click)
+        self.propensity = flat(propensity)
+        self.uses = 0
+
+    def of_observed(self):
+        """`(batch,)`: the probability of each row's own click outcome."""
+        c, q = self.click, self.propensity
+        return c * q + (1.0 - c) * (1.0 - q)
+
+
+_GIVEN = contextvars.ContextVar("tfcvr_given_propensity", default=None)
+
+
+@contextlib.contextmanager
+def given_click_propensity(click, propensity):
+    """Context in which `propensity_weights` uses `propensity` (see
+    `GivenPropensity`); yields the `GivenPropensity`. Entered by
+    `CVRModel` around its loss terms when the labels carry
+    `keys.PROPENSITY`."""
+    given = GivenPropensity(click, propensity)
+    token = _GIVEN.set(given)
+    try:
+        yield given
+    finally:
+        _GIVEN.reset(token)
+
+
 def propensity_weights(
     observed,
     propensity,
@@ -136,7 +185,9 @@ def propensity_weights(
     (`"click"`), or `sum_i m_i g(p_i)` (`"snips"`, self-normalised), each
     over the global batch (see the module docstring). `cap`
     clips each normalised weight from above (ESCM2's official code caps it
-    at 15). A batch with no observed row gets all-zero weights.
+    at 15). A batch with no observed row gets all-zero weights. Inside
+    `given_click_propensity` the given propensity replaces `propensity`
+    (floor, cap and normalisation still apply).
 
     Args:
         observed: `(batch,)` or `(batch, 1)` 0/1 mask `m`.
@@ -156,9 +207,14 @@ def propensity_weights(
             f"normalization={normalization!r}"
         )
     mask = flat(observed)
-    p = flat(propensity)
-    if stop_gradient:
-        p = ops.stop_gradient(p)
+    given = _GIVEN.get()
+    if given is not None:
+        given.uses += 1
+        p = ops.stop_gradient(given.of_observed())
+    else:
+        p = flat(propensity)
+        if stop_gradient:
+            p = ops.stop_gradient(p)
     p = ops.clip(p, floor, 1.0)
     weight = mask * (weight_fn(p) if weight_fn is not None else 1.0 / p)
     if normalization == "exposure":

@@ -135,7 +135,7 @@ class AlternatingTraining:
             return super().compute_loss(
                 x, y, y_pred, sample_weight, training=training
             )
-        terms = self.loss_terms(y, y_pred)
+        terms = self.objective_terms(y, y_pred)
         # Each group's regularisers only have gradients on that group, so
         # total_loss may add all of them.
         return self.total_loss(

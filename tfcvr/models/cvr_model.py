@@ -207,8 +207,21 @@ class CVRModel(keras.Model):
                 f"{type(y).__name__}"
             )
         return self.total_loss(
-            self.loss_terms(y, y_pred), labels=y if training else None
+            self.objective_terms(y, y_pred), labels=y if training else None
         )
+
+    def objective_terms(self, labels, outputs):
+        """`loss_terms`, with the click propensity of every
+        propensity-weighted term taken from `labels[keys.PROPENSITY]` when
+        the trainer added that label (a separate CTR model or a logged
+        propensity; see `tfcvr.losses.functional.given_click_propensity`),
+        else the model's own pCTR."""
+        if keys.PROPENSITY not in labels:
+            return self.loss_terms(labels, outputs)
+        with F.given_click_propensity(
+            labels[keys.CLICK], labels[keys.PROPENSITY]
+        ):
+            return self.loss_terms(labels, outputs)
 
     def total_loss(self, terms, labels=None):
         """This replica's objective: the sum of the loss terms (each already

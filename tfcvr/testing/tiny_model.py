@@ -168,20 +168,28 @@ def _write_split(path, rows, schema):
 
 
 def write_tiny_dataset_dir(path, rows=256, eval_rows=64, seed=0,
-                           train_shards=1, relabel=None):
+                           train_shards=1, relabel=None, extra_columns=None):
     """Writes a dataset directory of `tiny_raw_rows`; returns `path`.
 
     `train_shards` splits the training rows over that many files (a
     multi-worker run shards by file); `relabel(row)` changes a training
-    row's labels in place (e.g. a split without clicks).
+    row's labels in place (e.g. a split without clicks); `extra_columns`
+    (dict name -> function of a row -> float) adds stored non-feature
+    columns, e.g. a logged propensity.
     """
+    extra_columns = extra_columns or {}
     train = tiny_raw_rows(rows, seed=seed, unseen_fraction=0.0)
     if relabel is not None:
         for row in train:
             relabel(row)
     evaluation = tiny_raw_rows(eval_rows, seed=seed + 1)
+    for row in train + evaluation:
+        row.update({name: fn(row) for name, fn in extra_columns.items()})
     os.makedirs(path, exist_ok=True)
     schema = tiny_log_schema(train, vocab_dir=path)
+    if extra_columns:
+        schema = schema.replace(
+            extra_columns=schema.extra_columns + tuple(extra_columns))
     schema.save(path)
     for shard in range(train_shards):
         _write_split(

@@ -18,6 +18,10 @@ _EXPORTS = {
     "MultiWorkerStrategy": "tfcvr.training.multi_worker_strategy",
     "NonFiniteLossGuard": "tfcvr.training.non_finite_loss_guard",
     "ReplicaLayout": "tfcvr.training.replica_layout",
+    "BestEpochStopping": "tfcvr.training.best_epoch_stopping",
+    "IsotonicCalibrator": "tfcvr.training.isotonic_calibrator",
+    "PlattCalibrator": "tfcvr.training.platt_calibrator",
+    "PropensitySource": "tfcvr.training.propensity_source",
     "ThroughputCallback": "tfcvr.training.throughput_callback",
     "TrainingCheckpoint": "tfcvr.training.training_checkpoint",
     "check_training_split": "tfcvr.training.training_split",
@@ -27,6 +31,7 @@ _EXPORTS = {
     "parse_params": "tfcvr.training.params",
     "plan_pretraining": "tfcvr.training.pretraining",
     "train": "tfcvr.training.trainer",
+    "tune": "tfcvr.training.tuning",
 }
 
 __all__ = list(_EXPORTS)

@@ -34,11 +34,16 @@ class EpochData:
         seed: int. The run's seed.
         cache: bool. Keep parsed batches in memory after the first epoch.
         drop_remainder: bool. Drop the last partial batch of each epoch.
+        include_extra: bool. Keep the stored non-feature columns.
+        batch_map: callable or None. Applied to every `(features, labels)`
+            batch (e.g. `PropensitySource.batch_map`).
     """
 
     def __init__(self, data, layout, seed=0, cache=False,
-                 drop_remainder=False):
+                 drop_remainder=False, include_extra=False, batch_map=None):
         self.data = data
+        self.include_extra = include_extra
+        self.batch_map = batch_map
         self.layout = layout
         self.seed = seed
         self.cache = cache
@@ -92,6 +97,7 @@ class EpochData:
                 files, self.data.schema, batch_size, vocab_dir=self.data.path,
                 training=False, cache=True, transform=self.transform,
                 drop_remainder=self.drop_remainder,
+                include_extra=self.include_extra,
             )
 
         def one_epoch(_):
@@ -113,11 +119,13 @@ class EpochData:
                     shuffle_buffer=buffer, seed=seed,
                     transform=self.transform,
                     drop_remainder=self.drop_remainder,
+                    include_extra=self.include_extra,
                 )
             if shard is not None:
                 ds = ds.shard(*shard)
             # A step takes one batch per replica of this worker.
-            return ds.skip(self._skip.read_value() * replicas)
+            ds = ds.skip(self._skip.read_value() * replicas)
+            return ds if self.batch_map is None else ds.map(self.batch_map)
 
         return tf.data.Dataset.from_tensors(0).flat_map(one_epoch).prefetch(
             tf.data.AUTOTUNE
@@ -137,16 +145,23 @@ class _EpochClock(keras.callbacks.Callback):
         self.data._skip.assign(self.data.start_step if resumed else 0)
 
 
-def evaluation_input(data, layout, cache=False):
-    """The eval split as `fit`'s `validation_data`: global batches, or per
-    replica batches under a multi-replica strategy (each worker of a
-    multi-worker run keeping its share of them)."""
+def evaluation_input(data, layout, cache=False, split=keys.EVAL_SPLIT,
+                     include_extra=False, batch_map=None):
+    """A held-out split (the eval split by default) as `fit`'s
+    `validation_data`: global batches, or per replica batches under a
+    multi-replica strategy (each worker of a multi-worker run keeping its
+    share of them); `include_extra` and `batch_map` as for `EpochData`."""
+
+    def batches(batch_size):
+        ds = data.dataset(split, batch_size, training=False, cache=cache,
+                          include_extra=include_extra)
+        return ds if batch_map is None else ds.map(batch_map)
+
     if not layout.distributed:
-        return data.dataset(keys.EVAL_SPLIT, layout.batch_size, cache=cache)
+        return batches(layout.batch_size)
 
     def per_worker(context):
-        batch = context.get_per_replica_batch_size(layout.batch_size)
-        ds = data.dataset(keys.EVAL_SPLIT, batch, cache=cache)
+        ds = batches(context.get_per_replica_batch_size(layout.batch_size))
         if context.num_input_pipelines > 1:
             ds = ds.shard(context.num_input_pipelines,
                           context.input_pipeline_id)

@@ -26,3 +26,14 @@ def parse_params(items):
                 raise ValueError(f"--param {key!r} nests under a non-dict.")
         node[parts[-1]] = value
     return params
+
+
+def merge_params(base, override):
+    """`override` on top of `base`, nested dicts merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_params(out[key], value)
+        else:
+            out[key] = value
+    return out

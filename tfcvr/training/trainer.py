@@ -1,4 +1,5 @@
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -10,17 +11,23 @@ import numpy as np
 import tensorflow as tf
 
 from tfcvr.data.dataset_dir import DatasetDir
+from tfcvr.features import check_same_vocabulary
 from tfcvr.features import keys
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.registry import build_estimator
+from tfcvr.training.best_epoch_stopping import BestEpochStopping
+from tfcvr.training.embedding_l2 import apply_embedding_l2
 from tfcvr.training.epoch_data import EpochData
 from tfcvr.training.epoch_data import evaluation_input
 from tfcvr.training.missing_labels_warning import MissingLabelsWarning
 from tfcvr.training.model_dir import MODEL_FILE
 from tfcvr.training.model_dir import copy_encoding_files
 from tfcvr.training.non_finite_loss_error import NonFiniteLossError
+from tfcvr.training.monitor import DEFAULT_MONITOR
 from tfcvr.training.non_finite_loss_guard import NonFiniteLossGuard
+from tfcvr.training.optimizer import make_optimizer
 from tfcvr.training.pretraining import plan_pretraining
+from tfcvr.training.propensity_source import PropensitySource
 from tfcvr.training.replica_layout import ReplicaLayout
 from tfcvr.training.strategy import get_strategy
 from tfcvr.training.throughput_callback import ThroughputCallback
@@ -61,6 +68,13 @@ def train(
     deterministic=False,
     restart=False,
     log=print,
+    weight_decay=0.0,
+    embedding_l2=0.0,
+    early_stopping=None,
+    monitor=DEFAULT_MONITOR,
+    validation_data=None,
+    propensity="model",
+    propensity_calibration=None,
 ):
     """Trains a registered estimator on a preprocessed dataset directory.
 
@@ -100,6 +114,21 @@ def train(
             pipeline (same seed and data give the same metrics; slower).
         restart: bool. Discard an existing checkpoint instead of resuming.
         log: callable taking one line of the training log.
+        weight_decay: float >= 0. AdamW's decoupled weight decay; 0 is Adam.
+        embedding_l2: float >= 0. L2 on every embedding table
+            (`tfcvr.training.embedding_l2`).
+        early_stopping: int or None. Patience, in epochs, of
+            `BestEpochStopping` on `monitor`; the best epoch's weights are
+            restored (and saved).
+        monitor: str. Eval metric of early stopping. Defaults to
+            `val_ctcvr_auc`.
+        validation_data: str or None. A dataset directory whose eval split
+            (or, without one, train split) replaces this dataset's eval
+            split; it must encode features with this dataset's vocabulary.
+        propensity: str or `PropensitySource`. The IPW/DR family's click
+            propensity: `"model"`, `"ctr_model"` or `"column:NAME"`.
+        propensity_calibration: str or None. `"platt"` or `"isotonic"` for
+            `"ctr_model"`, fitted on the eval split.
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
@@ -118,8 +147,19 @@ def train(
             f"Received: epochs={epochs}, batch_size={batch_size}, "
             f"steps_per_execution={steps_per_execution}"
         )
+    if early_stopping is not None and not validate:
+        raise ValueError("early stopping watches the eval split; it cannot run with validation off")
     data = DatasetDir(data_dir)
     check_training_split(data)
+    optimizer = make_optimizer(learning_rate, weight_decay)
+    stopper = BestEpochStopping(early_stopping, monitor) if early_stopping else None
+    if not isinstance(propensity, PropensitySource):
+        propensity = PropensitySource(propensity, calibration=propensity_calibration)
+    held_out = data
+    if validation_data is not None:
+        check_same_vocabulary(data_dir, validation_data)
+        held_out = DatasetDir(validation_data)
+    held_out_name = held_out_split(held_out, own=validation_data is None)
     config = {
         "data_dir": os.path.abspath(data_dir),
         "model": model,
@@ -136,15 +176,30 @@ def train(
         "checkpoint_every": checkpoint_every,
         "deterministic": deterministic,
         "backend": keras.backend.backend(),
+        "weight_decay": weight_decay,
+        "embedding_l2": embedding_l2,
+        "early_stopping": early_stopping,
+        "monitor": stopper.monitor if stopper else None,
+        "validate": validate,
+        "validation_data": validation_data and os.path.abspath(validation_data),
+        "verbose": verbose,
+        "propensity": propensity.describe(),
+        "propensity_calibration": propensity.calibration,
     }
     fingerprint = {
         k: v for k, v in config.items() if k not in RESUMABLE_CHANGES
     }
     # Two-stage estimators (e.g. CSTWA) first train the model whose tables
     # they are handed; see tfcvr.training.pretraining.
-    stage, model_params = plan_pretraining(
-        model, data.schema, params,
-        say=(lambda line: None) if verbose == 0 else None)
+    say = (lambda line: None) if verbose == 0 else None
+    stage, model_params = plan_pretraining(model, data.schema, params, say=say)
+    model_params = propensity.plan_stage(model, model_params, say=say)
+    if propensity.external:
+        # Refused before any stage trains, on an unbuilt-weights probe.
+        probe = build_estimator(model, data.schema, model_params)
+        probe.build()
+        propensity.check_estimator(probe)
+        del probe
     if stage is not None:
         stage.run(lambda **run: train(
             data_dir, batch_size=batch_size, strategy=strategy,
@@ -155,6 +210,12 @@ def train(
             checkpoint_every=checkpoint_every, deterministic=deterministic,
             restart=restart, log=log,
             **run)[0], data_dir, data.schema, model_dir, epochs)
+    if propensity.external:
+        propensity.prepare(data, lambda **run: train(
+            data_dir, batch_size=batch_size, learning_rate=learning_rate,
+            seed=seed, validate=False, verbose=verbose, log=log, **run)[0],
+            model_dir, epochs, calibration_data=held_out,
+            calibration_split=held_out_name)
     keras.utils.set_random_seed(seed)
     if deterministic:
         _enable_determinism(log)
@@ -170,18 +231,29 @@ def train(
         )
         # JAX shards every batch over the devices: a partial one would not
         # split.
+        batch_map = propensity.batch_map(data.schema.labels)
         train_data = EpochData(
             data, layout, seed=seed, cache=cache,
             drop_remainder=layout.data_parallel and layout.replicas > 1,
+            include_extra=propensity.include_extra, batch_map=batch_map,
         )
-        eval_ds = _eval_input(data, layout, cache, validate, log)
+        eval_ds = None
+        if validate:
+            eval_ds = _eval_input(held_out, held_out_name, layout, cache, log,
+                                  propensity.include_extra, batch_map)
+        if stopper is not None and eval_ds is None:
+            raise ValueError(
+                f"early stopping needs an eval split, and {held_out.path} has none; "
+                f"give --validation-data DIR"
+            )
         with layout.strategy.scope():
             net = build_estimator(model, data.schema, model_params)
             net.build()
             if stage is not None:
                 stage.hand_over(net)
+            apply_embedding_l2(net, embedding_l2)
             net.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
+                optimizer=optimizer,
                 steps_per_execution=steps_per_execution,
                 jit_compile=jit_compile,
                 train_metrics=train_metrics,
@@ -224,7 +296,8 @@ def train(
                     # any other callback (a checkpoint) sees it.
                     callbacks=[guard, train_data.callback(),
                                *([checkpoint] if checkpoint else []),
-                               labels_check, meter, *callbacks],
+                               labels_check, meter, *callbacks,
+                               *([stopper] if stopper else [])],
                     verbose=verbose,
                 )
             except NonFiniteLossError as e:
@@ -248,6 +321,10 @@ def train(
                 "resumed_from": resumed,
                 "written_to": out_dir,
             }
+            if stopper is not None:
+                info["early_stopping"] = stopper.record()
+            if propensity.external:
+                info["propensity"] = propensity.record()
             if stage is not None:
                 info["pretraining"] = stage.record()
                 info["wall_seconds"] += stage.seconds + stage.hand_over_seconds
@@ -278,16 +355,29 @@ def _enable_determinism(log):
         )
 
 
-def _eval_input(data, layout, cache, validate, log):
-    if not validate:
+def held_out_split(held_out, own):
+    """The split that validates: the eval split; for a `--validation-data`
+    directory without one (preprocessed with `--split train`) its train
+    split; None when the training dataset itself has no eval split."""
+    splits = [keys.EVAL_SPLIT] if own else [keys.EVAL_SPLIT, keys.TRAIN_SPLIT]
+    for split in splits:
+        if glob.glob(os.path.join(held_out.path, split, "*.tfrecord*")):
+            return split
+    return None
+
+
+def _eval_input(held_out, split, layout, cache, log, include_extra, batch_map):
+    if split is None:
         return None
-    rows = (data.summary().get("rows_written") or {}).get(keys.EVAL_SPLIT)
+    rows = (held_out.summary().get("rows_written") or {}).get(split)
     if rows == 0:
-        log(f"No validation: the {keys.EVAL_SPLIT!r} split of {data.path} "
+        log(f"No validation: the {split!r} split of {held_out.path} "
             f"has no rows.")
         return None
     try:
-        return evaluation_input(data, layout, cache=cache)
+        return evaluation_input(held_out, layout, cache=cache, split=split,
+                                include_extra=include_extra,
+                                batch_map=batch_map)
     except ValueError:
         return None
 

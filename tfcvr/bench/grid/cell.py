@@ -106,6 +106,7 @@ def run_cell(task):
         verbose=2,
         callbacks=[meter],
         run_eagerly=bool(task.get("run_eagerly")),
+        **settings.controls,
     )
     started = time.perf_counter()
     metrics = evaluate_dir(
@@ -187,6 +188,16 @@ def prepare_dataset(task):
     return record
 
 
+def tune_model(task):
+    """`tfcvr.training.tuning.tune` of one estimator on one dataset."""
+    from tfcvr.training.tuning import tune
+
+    options = task["tuning"]
+    best = tune(task["data_dir"], task["model"], task["out"], params=task["params"],
+                batch_size=task["batch_size"], **options)
+    return {"best": best}
+
+
 def list_models(task):
     from tfcvr.layers.backbones import BACKBONES
     from tfcvr.models.registry import estimator_arguments
@@ -197,7 +208,8 @@ def list_models(task):
             "arguments": {name: estimator_arguments(name) for name in names}}
 
 
-TASKS = {"cell": run_cell, "dataset": prepare_dataset, "list_models": list_models}
+TASKS = {"cell": run_cell, "dataset": prepare_dataset, "list_models": list_models,
+         "tune": tune_model}
 
 
 def main(argv=None):

@@ -115,6 +115,17 @@ def add_arguments(parser):
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the report from OUT/results.jsonl without running")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--tuned", action="store_true",
+                        help="tune every estimator first (tfcvr tune on each dataset group's "
+                             "first-seed data, selecting on held-out training rows), then run "
+                             "each at its own setting")
+    parser.add_argument("--tune-trials", type=int, default=6)
+    parser.add_argument("--tune-max-epochs", type=int, default=3)
+    parser.add_argument("--tune-objective", default=None,
+                        help="held-out metric of the tuning (default val_ctcvr_auc)")
+    parser.add_argument("--tune-space", action="append", default=[], metavar="AXIS=V1,V2,...",
+                        help="values of one tuning axis (see tfcvr tune --space); repeatable")
+    parser.add_argument("--tune-holdout-fraction", type=float, default=0.1)
 
 
 def _defaults(args):
@@ -267,6 +278,25 @@ def resolve_baseline(text, labels):
         raise ValueError(
             f"--baseline {text!r} is not a row of the grid. Rows: {', '.join(labels)}")
     return text
+def _tune(args, config, runner, jobs):
+    from tfcvr.bench.grid.tuning import tune_grid
+    from tfcvr.training.tuning import parse_space
+    from tfcvr.training.monitor import DEFAULT_MONITOR
+
+    if args.tune_trials < 1 or args.tune_max_epochs < 1:
+        raise ValueError(f"--tune-trials and --tune-max-epochs must be >= 1. Received: "
+                         f"{args.tune_trials}, {args.tune_max_epochs}")
+    options = {"trials": args.tune_trials, "max_epochs": args.tune_max_epochs,
+               "objective": args.tune_objective or DEFAULT_MONITOR,
+               "space": parse_space(args.tune_space),
+               "holdout_fraction": args.tune_holdout_fraction}
+
+    def say(line):
+        print(line, file=sys.stderr, flush=True)
+
+    config, table = tune_grid(config, runner, options, jobs=jobs, say=say)
+    print(table, flush=True)
+    return config
 
 
 def _print_plan(cells, pending):
@@ -309,6 +339,10 @@ def run(args):
     baseline = resolve_baseline(args.baseline, config.labels)
     runner = GridRunner(config, out, executor=executor, progress=not args.no_progress,
                         retry_failed=not args.no_retry_failed, jobs=jobs)
+    if args.tuned and not args.dry_run:
+        config = _tune(args, config, runner, jobs)
+        runner = GridRunner(config, out, executor=executor, progress=not args.no_progress,
+                            retry_failed=not args.no_retry_failed, jobs=jobs)
     cells, pending = runner.plan()
     datasets = len(config.simulated_datasets()) + len(config.datasets)
     print(f"grid: {len(config.models)} estimators ({', '.join(config.labels)}) x "

@@ -329,6 +329,9 @@ class TrainSettings:
         backbone_config: dict. Backbone constructor kwargs.
         params: dict. Extra estimator constructor kwargs.
         precision: str. `float32`, `mixed_bfloat16` or `mixed_float16`.
+        controls: dict. Other `tfcvr.training.train` arguments, from
+            `CONTROLS` (e.g. a tuned setting's weight decay and propensity);
+            left out of `to_dict` when empty, so untuned cells keep their ids.
     """
 
     epochs: int = 1
@@ -339,8 +342,14 @@ class TrainSettings:
     backbone_config: dict = dataclasses.field(default_factory=dict)
     params: dict = dataclasses.field(default_factory=dict)
     precision: str = "float32"
+    controls: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        unknown = sorted(set(self.controls) - set(CONTROLS)) if isinstance(
+            self.controls, dict) else self.controls
+        if unknown:
+            raise ValueError(
+                f"controls take {list(CONTROLS)}. Received: controls={self.controls!r}")
         for name in ("epochs", "batch_size", "embedding_dim"):
             check_int(name, getattr(self, name), 1)
         lr = self.learning_rate
@@ -381,11 +390,18 @@ class TrainSettings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        return copy.deepcopy(dataclasses.asdict(self))
+        config = copy.deepcopy(dataclasses.asdict(self))
+        if not config["controls"]:
+            config.pop("controls")
+        return config
 
     @classmethod
     def from_dict(cls, config):
         return cls(**config)
+
+
+# `tfcvr.training.train` arguments a cell may set besides the fields above.
+CONTROLS = ("weight_decay", "embedding_l2", "propensity", "propensity_calibration")
 
 
 # === Cells ===
@@ -529,6 +545,9 @@ class GridConfig:
         train: `TrainSettings`.
         eval_split: str. Defaults to `"eval"`.
         eval_batch_size: int. Defaults to 8192.
+        tuned: dict `(model, tuning_key) -> TrainSettings`, each
+            estimator's own setting per dataset group (`tfcvr bench grid
+            --tuned`, see `tfcvr.bench.grid.tuning`); others use `train`.
     """
 
     models: tuple
@@ -545,6 +564,7 @@ class GridConfig:
     train: TrainSettings = dataclasses.field(default_factory=TrainSettings)
     eval_split: str = "eval"
     eval_batch_size: int = 8192
+    tuned: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -631,7 +651,7 @@ class GridConfig:
                 model=variant.estimator,
                 seed=seed,
                 dataset=dataset,
-                train=self.train,
+                train=self.settings_for(variant.label, dataset),
                 eval_split=self.eval_split,
                 eval_batch_size=self.eval_batch_size,
                 variant=variant,
@@ -639,6 +659,27 @@ class GridConfig:
             for seed, dataset in runs
             for variant in self.variants()
         ]
+
+    @staticmethod
+    def tuning_key(dataset):
+        """The dataset group one tuned setting serves: a selection bias of
+        the simulated data, or an external dataset's label."""
+        if isinstance(dataset, SimulatedDataset):
+            return f"sim-bias{dataset.selection_bias:g}"
+        return dataset.label
+
+    def tuning_datasets(self):
+        """`tuning_key -> dataset` tuned on: each group's first-seed data."""
+        out = {}
+        for bias in self.selection_biases:
+            dataset = self.simulated_dataset(bias, self.seeds[0])
+            out[self.tuning_key(dataset)] = dataset
+        for dataset in self.datasets:
+            out[self.tuning_key(dataset)] = dataset
+        return out
+
+    def settings_for(self, model, dataset):
+        return self.tuned.get((model, self.tuning_key(dataset)), self.train)
 
     def to_dict(self):
         return {

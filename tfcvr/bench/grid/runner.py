@@ -465,6 +465,14 @@ class GridRunner:
         self._dataset_locks = {}
         self._dataset_errors = {}
         self._locks_guard = threading.Lock()
+    def ensure_dataset(self, dataset, say):
+        """Builds `dataset` unless ready (e.g. before tuning on it); None,
+        or the error line of a failed build."""
+        if not hasattr(self, "_locks_guard"):
+            self._dataset_locks = {}
+            self._dataset_errors = {}
+            self._locks_guard = threading.Lock()
+        return self._ensure_dataset(dataset, say)
 
     def _ensure_dataset(self, dataset, say):
         """None when `dataset` is ready (building it if needed), else the
