@@ -13,7 +13,7 @@ from tfcvr.testing import TestCase
 
 BASE_ARGUMENTS = {"name", "trainable", "dtype", "schema", "embedding_dim",
                   "backbone", "backbone_config", "embedding_combiner",
-                  "epsilon"}
+                  "embedding_layout", "epsilon"}
 DR_ARGUMENTS = {"imputation_weight", "normalization",
                 "imputation_normalization", "propensity_floor",
                 "stop_gradient_propensity", "stop_gradient_imputation",

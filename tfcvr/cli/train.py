@@ -7,6 +7,7 @@ one-line error and exit status 2, writing no model.keras.
 """
 
 import json
+import sys
 
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.cvr_model import TRAIN_METRICS
@@ -72,6 +73,8 @@ def run(args):
         deterministic=args.deterministic,
         restart=args.restart,
         verbose=0 if args.quiet else "auto",
+        # Quiet: the summary alone on stdout; the run's lines on stderr.
+        log=_to_stderr if args.quiet else print,
         **settings,
     )
     last = {k: round(v[-1], 5) for k, v in info["history"].items() if v}
@@ -85,3 +88,7 @@ def run(args):
         "replicas": info["replicas"],
     }))
     return 0
+
+
+def _to_stderr(line):
+    print(line, file=sys.stderr, flush=True)

@@ -16,6 +16,16 @@ def make_optimizer(learning_rate=1e-3, weight_decay=0.0):
     Returns:
         A `keras.optimizers.Optimizer`.
     """
+    check_optimizer_settings(learning_rate, weight_decay)
+    if weight_decay > 0:
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def check_optimizer_settings(learning_rate, weight_decay):
+    """Raises a one-line ValueError for a setting `make_optimizer` refuses,
+    without building an optimizer (which would start TensorFlow's context,
+    too early for a multi-worker strategy)."""
     if not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
         raise ValueError(
             f"learning_rate must be > 0. Received: learning_rate={learning_rate!r}"
@@ -24,6 +34,3 @@ def make_optimizer(learning_rate=1e-3, weight_decay=0.0):
         raise ValueError(
             f"weight_decay must be >= 0. Received: weight_decay={weight_decay!r}"
         )
-    if weight_decay > 0:
-        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-    return keras.optimizers.Adam(learning_rate)

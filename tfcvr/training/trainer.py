@@ -25,6 +25,7 @@ from tfcvr.training.model_dir import copy_encoding_files
 from tfcvr.training.non_finite_loss_error import NonFiniteLossError
 from tfcvr.training.monitor import DEFAULT_MONITOR
 from tfcvr.training.non_finite_loss_guard import NonFiniteLossGuard
+from tfcvr.training.optimizer import check_optimizer_settings
 from tfcvr.training.optimizer import make_optimizer
 from tfcvr.training.pretraining import plan_pretraining
 from tfcvr.training.propensity_source import PropensitySource
@@ -151,7 +152,8 @@ def train(
         raise ValueError("early stopping watches the eval split; it cannot run with validation off")
     data = DatasetDir(data_dir)
     check_training_split(data)
-    optimizer = make_optimizer(learning_rate, weight_decay)
+    # Built later, in the strategy's scope.
+    check_optimizer_settings(learning_rate, weight_decay)
     stopper = BestEpochStopping(early_stopping, monitor) if early_stopping else None
     if not isinstance(propensity, PropensitySource):
         propensity = PropensitySource(propensity, calibration=propensity_calibration)
@@ -253,7 +255,7 @@ def train(
                 stage.hand_over(net)
             apply_embedding_l2(net, embedding_l2)
             net.compile(
-                optimizer=optimizer,
+                optimizer=make_optimizer(learning_rate, weight_decay),
                 steps_per_execution=steps_per_execution,
                 jit_compile=jit_compile,
                 train_metrics=train_metrics,
