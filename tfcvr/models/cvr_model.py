@@ -330,8 +330,11 @@ class CVRModel(keras.Model):
         outputs = self.call(self.dummy_inputs(), training=False)
         self.built = True
         if type(self).loss_terms is not CVRModel.loss_terms:
+            # The stored extra columns too: a loss may read one (the oracle
+            # propensity reads `true_ctr`).
             labels = {
-                name: np.zeros((1,), "float32") for name in self.schema.labels
+                name: np.zeros((1,), "float32")
+                for name in (*self.schema.labels, *self.schema.extra_columns)
             }
             self.loss_monitor = LossMonitor(
                 list(self.loss_terms(labels, outputs)), name="loss_terms"
