@@ -36,7 +36,7 @@ def backend_gradients(fn, *arrays):
 
         grads = jax.grad(fn, argnums=tuple(range(len(values))))(*values)
         return [np.asarray(g, "float64") for g in grads]
-    raise NotImplementedError(
-        f"backend_gradients supports tensorflow and jax. Received: "
+    raise ValueError(
+        f"backend_gradients supports the tensorflow and jax backends. Received: "
         f"backend={backend!r}"
     )
