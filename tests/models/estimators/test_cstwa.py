@@ -29,26 +29,35 @@ def outputs_for(ctr, cvr):
             keys.CTCVR: (ctr * cvr)[:, None]}
 
 
-def np_curse_weights(y, ctr, rows, gamma, form):
+def np_curse_weights(y, ctr, rows, gamma, form, normalisation="batch"):
     gap = np.abs(y - np.clip(ctr.astype("float64"), EPS, 1 - EPS))
     raw = rows * (gap if form == "power" else 1 + gap) ** gamma
-    return raw / (raw.sum() / max(rows.sum(), 1))
+    if normalisation == "batch":
+        return raw / (raw.sum() / max(rows.sum(), 1))
+    weights = np.zeros_like(raw)
+    for value in (0, 1):
+        group = (rows > 0) & (y == value)
+        if group.any():
+            weights[group] = raw[group] / raw[group].mean()
+    return weights
 
 
 def np_cstwa_terms(click, conversion, ctr, cvr, weights=(1.0, 1.0, 0.0),
-                   escaper=True, gamma=1.0, form="power", target="ctcvr"):
+                   escaper=True, gamma=1.0, form="power", target="ctcvr",
+                   normalisation="batch"):
     """The reconstructed CSTWA objective in NumPy (see the CSTWA docstring)."""
     w_ctr, w_ctcvr, w_cvr = weights
     ones = np.ones_like(click, "float64")
     label = click * conversion
-    ctcvr_w = (np_curse_weights(label, ctr, ones, gamma, form)
+    ctcvr_w = (np_curse_weights(label, ctr, ones, gamma, form, normalisation)
                if escaper and target == "ctcvr" else ones)
     terms = {
         "ctr": w_ctr * np_bce(click, ctr).mean(),
         "ctcvr": w_ctcvr * (ctcvr_w * np_bce(label, ctr * cvr)).mean(),
     }
     if w_cvr:
-        cvr_w = (np_curse_weights(conversion, ctr, click, gamma, form)
+        cvr_w = (np_curse_weights(conversion, ctr, click, gamma, form,
+                                  normalisation)
                  if escaper and target == "cvr" else click)
         terms["cvr"] = w_cvr * (cvr_w * np_bce(conversion, cvr)).sum() / max(
             click.sum(), 1)
@@ -314,6 +323,11 @@ class CSTWATest(EstimatorTestCase):
             {"escaper_target": "ctcvr", "cvr_weight": 0.4},
             {"escaper_target": "cvr", "cvr_weight": 1.0,
              "use_curse_escaper": False},
+            {"escaper_normalisation": "per_label"},
+            {"escaper_normalisation": "per_label", "escaper_gamma": 2.0,
+             "escaper_form": "one_plus"},
+            {"escaper_normalisation": "per_label", "escaper_target": "cvr",
+             "cvr_weight": 0.7},
         ]
         for kwargs in cases:
             with self.subTest(**kwargs):
@@ -324,7 +338,8 @@ class CSTWATest(EstimatorTestCase):
                     weights=(model.ctr_weight, model.ctcvr_weight,
                              model.cvr_weight),
                     escaper=model.use_curse_escaper, gamma=model.escaper_gamma,
-                    form=model.escaper_form, target=model.escaper_target)
+                    form=model.escaper_form, target=model.escaper_target,
+                    normalisation=model.escaper_normalisation)
                 self.assertEqual(set(terms), set(expected))
                 for name, value in expected.items():
                     self.assertAllClose(terms[name], value, atol=1e-5,
@@ -361,6 +376,26 @@ class CSTWATest(EstimatorTestCase):
         # low-pCTR negative.
         self.assertGreater(weights[4], 5 * weights[7])
         self.assertGreater(weights[3], 5 * weights[7])
+
+    def test_per_label_weights_keep_each_label_total(self):
+        # "batch" moves weight from the many negatives to the few positives
+        # (a purchase weighs about 1 - pCTR, a negative about pCTR), which
+        # re-balances the classes; "per_label" keeps each label's total.
+        label = CLICK * CONVERSION
+        ones = np.ones(8, "float32")
+        batch = to_np(self.model(tables=False).curse_weights(
+            label, P_CTR, ones))
+        model = self.model(tables=False, escaper_normalisation="per_label")
+        weights = to_np(model.curse_weights(label, P_CTR, ones))
+        for value in (0, 1):
+            group = label == value
+            self.assertAlmostEqual(weights[group].sum(), group.sum(),
+                                   places=4)
+        self.assertGreater(abs(batch[label == 1].sum() - (label == 1).sum()),
+                           0.1)
+        # Within a label the contradiction still decides: the pCTR 0.95
+        # negative outweighs the agreeing low-pCTR one.
+        self.assertGreater(weights[4], 5 * weights[7])
 
     @pytest.mark.jax
     def test_curse_weights_are_stop_gradient(self):

@@ -20,6 +20,7 @@ GATE_SOURCES = ("layer", "last")
 LOGIT_REWEIGHTINGS = ("lhuc", "none")
 ESCAPER_FORMS = ("power", "one_plus")
 ESCAPER_TARGETS = ("ctcvr", "cvr")
+ESCAPER_NORMALISATIONS = ("batch", "per_label")
 # Below any weight a batch can produce; keeps x / 0 out of the normaliser.
 _TINY = 1e-30
 
@@ -151,6 +152,9 @@ class CSTWA(CVRModel):
         escaper_gamma: float. γ >= 0. Defaults to 1.0.
         escaper_form: str. `"power"` or `"one_plus"`. Defaults to `"power"`.
         escaper_target: str. `"ctcvr"` or `"cvr"`. Defaults to `"ctcvr"`.
+        escaper_normalisation: str. `"batch"` (one mean over the term's
+            rows) or `"per_label"` (a mean per label value, so positives and
+            negatives each keep their total weight). Defaults to `"batch"`.
         **kwargs: `CVRModel` arguments (schema, embedding_dim, backbone, ...).
             The backbone must be `"towers"` (the gates pair the two towers
             layer by layer).
@@ -197,6 +201,7 @@ class CSTWA(CVRModel):
         escaper_gamma=1.0,
         escaper_form="power",
         escaper_target="ctcvr",
+        escaper_normalisation="batch",
         **kwargs,
     ):
         super().__init__(schema, **kwargs)
@@ -227,6 +232,8 @@ class CSTWA(CVRModel):
             ("logit_reweighting", logit_reweighting, LOGIT_REWEIGHTINGS),
             ("escaper_form", escaper_form, ESCAPER_FORMS),
             ("escaper_target", escaper_target, ESCAPER_TARGETS),
+            ("escaper_normalisation", escaper_normalisation,
+             ESCAPER_NORMALISATIONS),
         ):
             if value not in choices:
                 raise ValueError(
@@ -314,6 +321,7 @@ class CSTWA(CVRModel):
         self.escaper_gamma = escaper_gamma
         self.escaper_form = escaper_form
         self.escaper_target = escaper_target
+        self.escaper_normalisation = escaper_normalisation
 
     @staticmethod
     def _graph_fields(schema, use_structure_migrator):
@@ -435,7 +443,8 @@ class CSTWA(CVRModel):
     def curse_weights(self, target, ctr, rows):
         """Curse Escaper weights `(batch,)`: `|y − sg(ô)|^γ` (or
         `(1 + |y − sg(ô)|)^γ`) on the 0/1 `rows`, 0 elsewhere, divided by
-        their mean over `rows`; all 1 when the escaper is off."""
+        their mean over `rows` (`"per_label"`: over the rows of the same
+        label); all 1 when the escaper is off."""
         rows = F.flat(rows)
         if not self.use_curse_escaper:
             return rows
@@ -444,8 +453,16 @@ class CSTWA(CVRModel):
         gap = ops.abs(F.flat(target) - ctr)
         base = gap if self.escaper_form == "power" else 1.0 + gap
         raw = rows * ops.power(base, self.escaper_gamma)
-        mean = F.batch_sum(raw) / ops.maximum(F.batch_sum(rows), 1.0)
-        return ops.stop_gradient(raw / ops.maximum(mean, _TINY))
+        groups = [rows]
+        if self.escaper_normalisation == "per_label":
+            positive = F.flat(target)
+            groups = [rows * positive, rows * (1.0 - positive)]
+        weights = ops.zeros_like(raw)
+        for group in groups:
+            mean = F.batch_sum(group * raw) / ops.maximum(
+                F.batch_sum(group), 1.0)
+            weights = weights + group * raw / ops.maximum(mean, _TINY)
+        return ops.stop_gradient(weights)
 
     def loss_terms(self, labels, outputs):
         click = F.flat(labels[keys.CLICK])
