@@ -3,7 +3,8 @@
 `fit` per model, one step per case, both from the same weights).
 
 Run as a script in a process of its own (TensorFlow fixes its devices at
-start-up): `python two_replica_step.py OUT.json`. Writes, per estimator and
+start-up): `python two_replica_step.py OUT.json [NAME,NAME,...]` (default:
+every registered estimator). Writes, per estimator and
 step, both logged losses, the largest weight difference between the two
 updated models, the largest weight change of the step and whether every
 value stayed finite; the test asserts on them. A control run of NaiveCVR
@@ -179,7 +180,7 @@ def compare(name, schema, mirrored, cases):
     return results
 
 
-def main(out_path):
+def main(out_path, names=None):
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     schema = schema_with_every_label()
     cases, uneven = batches(schema)
@@ -188,7 +189,7 @@ def main(out_path):
         "replica_clicks": replica_click_counts(mirrored, cases),
         "estimators": {},
     }
-    for name in estimator_names():
+    for name in names or estimator_names():
         keras.utils.set_random_seed(0)
         # A batch of another shape costs a second trace of the 2-replica
         # step; the estimators with click and SNIPS normalisers take it.
@@ -207,4 +208,4 @@ def main(out_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2].split(",") if len(sys.argv) > 2 else None)

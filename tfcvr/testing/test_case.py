@@ -61,13 +61,15 @@ class TestCase(unittest.TestCase):
 
     def run_model_saving_test(self, model, features):
         """`.keras` save and load give the same class and predictions."""
-        expected = model.predict(features, verbose=0)
+        # Eager calls: `predict` would trace a predict function per model,
+        # and the graph-mode path is what `run_fit_test` already exercises.
+        expected = _numpy(model(features, training=False))
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.keras")
             model.save(path)
             restored = keras.models.load_model(path)
         self.assertIsInstance(restored, type(model))
-        actual = restored.predict(features, verbose=0)
+        actual = _numpy(restored(features, training=False))
         self.assertEqual(set(expected), set(actual))
         for key in expected:
             self.assertAllClose(expected[key], actual[key], atol=1e-6)
@@ -86,10 +88,13 @@ class TestCase(unittest.TestCase):
             self.assertTrue(np.all((value >= 0) & (value <= 1)), key)
         return outputs
 
-    def run_fit_test(self, model, features, labels, steps=3):
-        """A few `fit` steps run and give a finite, changing loss."""
+    def run_fit_test(self, model, features, labels, steps=3,
+                     run_eagerly=False):
+        """A few `fit` steps run and give a finite, changing loss (traced
+        unless `run_eagerly`)."""
         label_dict = {k: labels[k] for k in model.schema.labels}
-        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                      run_eagerly=run_eagerly)
         history = model.fit(
             features, label_dict, batch_size=len(labels[keys.CLICK]) // steps,
             epochs=2, verbose=0, shuffle=False,
@@ -97,3 +102,10 @@ class TestCase(unittest.TestCase):
         losses = history.history["loss"]
         self.assertTrue(np.all(np.isfinite(losses)), losses)
         return history
+
+
+def _numpy(outputs):
+    """A model's outputs as NumPy, keyed like `predict`'s dict."""
+    if not isinstance(outputs, dict):
+        outputs = {"output": outputs}
+    return {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
