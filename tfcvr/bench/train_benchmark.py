@@ -1,7 +1,11 @@
 """`tfcvr bench train`: steady-state training throughput and peak memory.
 
 The reference setting of the spine issue: ESMM on 16 categorical fields,
-embedding 16, towers [256, 128], batch 4096, read from gzip TFRecords.
+embedding 16, towers [256, 128], batch 4096, read from the dataset
+directory as `tfcvr train` reads it by default (`--source tfrecord`): the
+encoded shards, written with the benchmark data as `tfcvr preprocess`
+writes them; `--input-format raw` measures the raw-value path (gzip
+TFRecords parsed and looked up on every batch).
 
 `--against yardstick` also trains a bare functional Keras ESMM of the same
 shape (`tfcvr.bench.yardstick`) on the same rows, already encoded, in the

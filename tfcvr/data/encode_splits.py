@@ -155,8 +155,10 @@ def describe(path, manifests, splits):
 
 
 def _count_records(files):
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    return int(ds.reduce(np.int64(0), lambda count, _: count + 1))
+    # Batched: `reduce` costs ~100 µs per element it folds.
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
+    return int(ds.reduce(np.int64(0), lambda count, batch: count + tf.size(
+        batch, out_type=tf.int64)))
 
 
 def _chunk_record(values, columns):
