@@ -94,6 +94,8 @@ _OUTPUTS = (
     keys.EVAL_SPLIT,
     keys.REJECTED_DIR,
     keys.VOCAB_DIR,
+    # An earlier run's encoded training shards would describe other rows.
+    keys.ENCODED_DIR,
     keys.SCHEMA_FILE,
     SPEC_FILE,
     keys.SUMMARY_FILE,

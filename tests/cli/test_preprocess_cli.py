@@ -1,11 +1,17 @@
 import json
+import os
 
+import numpy as np
 import pytest
 
 from beam_jobs.example_logs import impression_frame
 from beam_jobs.example_logs import impression_spec
 from tfcvr.cli.main import main
+from tfcvr.data import DatasetDir
+from tfcvr.data import EncodedManifest
 from tfcvr.features import Schema
+from tfcvr.features import keys
+from tfcvr.features import vocab_fingerprint
 
 
 @pytest.fixture
@@ -31,6 +37,41 @@ def test_preprocess_passes_beam_options_through(tmp_path, logs, capsys):
     assert summary["rows_read"] == 60 and summary["accounting_ok"]
     assert Schema.load(str(out)).user_id == "user_id"
     assert len(list((out / "train").iterdir())) == 2
+    # Encoded for training afterwards, by default, in one line.
+    line = [ln for ln in printed.splitlines() if ln.startswith("encoded for training")]
+    assert len(line) == 1 and "train " in line[0] and "rows in" in line[0], printed
+    assert DatasetDir(str(out)).format_of(keys.TRAIN_SPLIT) == "encoded"
+    assert EncodedManifest.load(str(out), keys.TRAIN_SPLIT).rows == (
+        summary["rows_written"][keys.TRAIN_SPLIT])
+
+
+def test_no_encode_leaves_the_raw_records_only(tmp_path, logs, capsys):
+    out = tmp_path / "out"
+    assert main(["preprocess", "--input", str(logs / "*.csv"), "--format", "csv",
+                 "--out", str(out), "--no-encode"]) == 0
+    assert "encoded for training" not in capsys.readouterr().out
+    assert not (out / keys.ENCODED_DIR).exists()
+    assert DatasetDir(str(out)).format_of(keys.TRAIN_SPLIT) == "raw"
+
+
+def test_a_held_out_log_is_encoded_with_the_training_vocabulary(tmp_path, held_out):
+    # --vocab-from copies the training vocabulary: the encoding uses it
+    # (the training directory's fingerprint), so the encoded rows are the
+    # raw path's.
+    out = str(tmp_path / "test")
+    assert main(["preprocess", "--input", held_out.test_log, "--format", "csv",
+                 "--split", "eval", "--vocab-from", held_out.data, "--out", out,
+                 "--quiet"]) == 0
+    manifest = EncodedManifest.load(out, keys.EVAL_SPLIT)
+    assert manifest.vocab_fingerprint == vocab_fingerprint.directory_fingerprint(
+        held_out.data)
+    encoded = DatasetDir(out, "encoded").dataset(keys.EVAL_SPLIT, 1000, training=False)
+    raw = DatasetDir(out, "raw").dataset(keys.EVAL_SPLIT, 1000, training=False)
+    (x, _), (y, _) = next(iter(encoded)), next(iter(raw))
+    summary = json.loads(open(os.path.join(out, keys.SUMMARY_FILE)).read())
+    assert len(x["item_id"]) == manifest.rows == summary["rows_written"][keys.EVAL_SPLIT] > 100
+    for name in x:
+        np.testing.assert_allclose(x[name], y[name], rtol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize(

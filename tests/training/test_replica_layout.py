@@ -14,9 +14,11 @@ import sys
 import numpy as np
 import pytest
 
+from tfcvr.data import encode_splits
 from tfcvr.models import estimator_names
 from tfcvr.testing.tiny_model import write_tiny_dataset_dir
 from tfcvr.training.model_dir import MODEL_FILE
+from tfcvr.training.trainer import TRAIN_CONFIG_FILE
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -119,6 +121,8 @@ def _free_ports(n):
 def test_two_workers_end_alike_and_only_the_chief_writes(tmp_path):
     data = write_tiny_dataset_dir(str(tmp_path / "data"), rows=256,
                                   eval_rows=8, train_shards=2)
+    # As `tfcvr preprocess` leaves it: the workers share encoded shards.
+    encode_splits(data)
     model_dir = tmp_path / "model"
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []
@@ -164,3 +168,5 @@ def test_two_workers_end_alike_and_only_the_chief_writes(tmp_path):
     assert other["written_to"].startswith(str(tmp_path / "tmp1"))
     assert os.listdir(tmp_path / "tmp1") == []
     assert not os.path.exists(model_dir / "checkpoint")
+    with open(model_dir / TRAIN_CONFIG_FILE) as f:
+        assert json.load(f)["input_format"] == "encoded"

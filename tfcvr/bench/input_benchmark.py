@@ -1,16 +1,20 @@
-"""`tfcvr bench input`: where the default `tfcvr train` input path spends
-its time, stage by stage, on `tfcvr bench train`'s TFRecords.
+"""`tfcvr bench input`: where the `tfcvr train` input paths spend their
+time, stage by stage, on `tfcvr bench train`'s TFRecords.
 
-Each stage adds one step of `tfcvr.data.make_dataset` to the one before and
-is drained alone (no model) for `--epochs` passes; rows/s of each, then the
-model's own training step on the same rows already in memory (`tfcvr bench
-train --source memory`), so the input and model costs can be compared:
+Each of the raw path's stages adds one step of `tfcvr.data.make_dataset` to
+the one before; every stage is drained alone (no model) for `--epochs`
+passes and prints its rows/s, to compare with the model's own training
+step on the same rows already in memory (`tfcvr bench train --source
+memory`):
 
 1. `read`: the gzip shards interleaved, records counted (decompression);
 2. `read_uncompressed`: the same records from uncompressed copies;
 3. `parse`: + shuffle buffer, `batch`, one `tf.io.parse_example` per batch;
 4. `transform`: + `FeatureTransform` (vocabulary lookups, casts);
-5. `make_dataset`: the whole default pipeline as `tfcvr train` builds it.
+5. `make_dataset`: the whole raw pipeline (`tfcvr train --input-format raw`);
+6. `encoded`: the encoded shards as `tfcvr train` reads them by default
+   (`make_encoded_dataset`, training order: shards, chunks and rows
+   shuffled); the one-time encoding's seconds are printed before.
 """
 
 import json
@@ -21,9 +25,13 @@ import tensorflow as tf
 
 from tfcvr.bench import train_benchmark
 from tfcvr.data import DatasetDir
+from tfcvr.data import EncodedManifest
+from tfcvr.data.dataset_dir import ENCODED
+from tfcvr.data.dataset_dir import RAW
 from tfcvr.features import keys
 
-STAGES = ("read", "read_uncompressed", "parse", "transform", "make_dataset")
+STAGES = ("read", "read_uncompressed", "parse", "transform", "make_dataset",
+          "encoded")
 
 
 def add_arguments(parser):
@@ -55,7 +63,9 @@ def uncompressed_copy(files, directory):
 def stage_dataset(stage, data, files, batch_size):
     """The pipeline up to `stage` (see the module docstring)."""
     if stage == "make_dataset":
-        return data.dataset(keys.TRAIN_SPLIT, batch_size)
+        return data.dataset(keys.TRAIN_SPLIT, batch_size, input_format=RAW)
+    if stage == "encoded":
+        return data.dataset(keys.TRAIN_SPLIT, batch_size, input_format=ENCODED)
     compression = None if stage == "read_uncompressed" else "GZIP"
     ds = tf.data.Dataset.from_tensor_slices(files).interleave(
         lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
@@ -98,6 +108,12 @@ def run(args):
     files = data.files(keys.TRAIN_SPLIT)
     if "read_uncompressed" in args.stages:
         plain = uncompressed_copy(files, os.path.join(data_dir, "uncompressed"))
+    if "encoded" in args.stages:
+        manifest = EncodedManifest.load(data_dir, keys.TRAIN_SPLIT)
+        print(json.dumps({"benchmark": "input", "stage": "encode (once)",
+                          "rows": manifest.rows, "seconds": manifest.seconds,
+                          "rows_per_second": round(manifest.rows / max(manifest.seconds, 1e-9), 1)}),
+              flush=True)
     for stage in args.stages:
         stage_files = plain if stage == "read_uncompressed" else files
         rate = drain(stage_dataset(stage, data, stage_files, args.batch_size), args.epochs)

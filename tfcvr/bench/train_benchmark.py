@@ -1,7 +1,11 @@
 """`tfcvr bench train`: steady-state training throughput and peak memory.
 
 The reference setting of the spine issue: ESMM on 16 categorical fields,
-embedding 16, towers [256, 128], batch 4096, read from gzip TFRecords.
+embedding 16, towers [256, 128], batch 4096, read from the dataset
+directory as `tfcvr train` reads it by default (`--source tfrecord`): the
+encoded shards, written with the benchmark data as `tfcvr preprocess`
+writes them; `--input-format raw` measures the raw-value path (gzip
+TFRecords parsed and looked up on every batch).
 
 `--against yardstick` also trains a bare functional Keras ESMM of the same
 shape (`tfcvr.bench.yardstick`) on the same rows, already encoded, in the
@@ -55,9 +59,14 @@ def add_arguments(parser):
                         choices=("float32", "mixed_bfloat16", "mixed_float16"))
     parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--source", default="tfrecord", choices=("tfrecord", "memory", "synthetic"),
-                        help="tfrecord: gzip TFRecords through tf.data; memory: the same rows "
-                             "parsed once into numpy; synthetic: encoded numpy rows made without "
-                             "TensorFlow (any Keras backend, e.g. KERAS_BACKEND=jax on a GPU)")
+                        help="tfrecord: the dataset directory through tf.data as `tfcvr train` "
+                             "reads it (the encoded shards; --input-format raw: the gzip TFRecords "
+                             "of raw values); memory: the same rows parsed once into numpy; "
+                             "synthetic: encoded numpy rows made without TensorFlow (any Keras "
+                             "backend, e.g. KERAS_BACKEND=jax on a GPU)")
+    parser.add_argument("--input-format", default="auto", choices=("auto", "raw", "encoded"),
+                        help="with --source tfrecord: what `tfcvr train --input-format` would read "
+                             "(auto: the encoded shards, written with the benchmark data)")
     parser.add_argument("--cache", action="store_true",
                         help="cache parsed TFRecord batches after the first epoch")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
@@ -113,6 +122,7 @@ def write_bench_data(path, rows, seed=0):
     schema = bench_schema()
     marker = os.path.join(path, "rows.txt")
     if os.path.exists(marker) and open(marker).read().strip() == str(rows):
+        _encode_bench_data(path)
         return Schema.load(path)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(os.path.join(path, keys.VOCAB_DIR))
@@ -142,7 +152,19 @@ def write_bench_data(path, rows, seed=0):
                     ))
     with open(marker, "w") as f:
         f.write(str(rows))
+    _encode_bench_data(path)
     return schema
+
+
+def _encode_bench_data(path):
+    """The train split encoded as `tfcvr preprocess` leaves it (kept while
+    valid; written by data made before encoding existed)."""
+    from tfcvr.data import DatasetDir
+    from tfcvr.data import encode_splits
+    from tfcvr.data.dataset_dir import ENCODED
+
+    if DatasetDir(path).format_of(keys.TRAIN_SPLIT) != ENCODED:
+        encode_splits(path, (keys.TRAIN_SPLIT,))
 
 
 def synthetic_encoded(rows, seed=0):
@@ -181,11 +203,13 @@ def load_data(args):
     print(f"writing/reusing {args.rows} benchmark rows in {data_dir} ...", flush=True)
     write_bench_data(data_dir, args.rows)
     data = DatasetDir(data_dir)
+    args.input_format_used = data.format_of(keys.TRAIN_SPLIT, args.input_format)
     encoded = _encoded_rows(data) if args.source == "memory" or args.against else None
     if args.source == "memory":
         return data.schema, encoded[0], _array_kwargs(args, encoded[1]), encoded
     train_ds = data.dataset(keys.TRAIN_SPLIT, args.batch_size,
-                            drop_remainder=True, cache=args.cache)
+                            drop_remainder=True, cache=args.cache,
+                            input_format=args.input_format)
     return data.schema, train_ds, {}, encoded
 
 
@@ -273,8 +297,7 @@ def _result(args, implementation, examples_per_second, **extra):
         "benchmark": "train",
         "implementation": implementation,
         "model": args.model if implementation == "tfcvr" else "esmm",
-        "source": (args.source + ("+cache" if args.cache else "")
-                   if implementation == "tfcvr" else "encoded numpy"),
+        "source": (_source(args) if implementation == "tfcvr" else "encoded numpy"),
         "precision": args.precision,
         "steps_per_execution": args.steps_per_execution,
         "train_metrics": args.train_metrics if implementation == "tfcvr" else "none",
@@ -288,6 +311,14 @@ def _result(args, implementation, examples_per_second, **extra):
         "devices": 1 if implementation == "deepctr" else getattr(args, "devices", 1),
         **{k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()},
     }
+
+
+def _source(args):
+    """The tfcvr source as results name it, e.g. `tfrecord:encoded+cache`."""
+    source = args.source
+    if source == "tfrecord":
+        source += ":" + getattr(args, "input_format_used", args.input_format)
+    return source + ("+cache" if args.cache else "")
 
 
 def _emit(args, result):
@@ -334,7 +365,7 @@ def run_against(args, schema, model, fit_input, fit_kwargs, encoded):
                 _emit(args, _result(args, name, rate, round=round_,
                                     examples_per_cpu_second=round(cpu_rate, 1), **extra))
     summary = {"benchmark": "train_against", "model": args.model,
-               "source": args.source + ("+cache" if args.cache else ""),
+               "source": _source(args),
                "precision": args.precision, "train_metrics": args.train_metrics,
                "steps_per_execution": args.steps_per_execution,
                "backend": keras.backend.backend(), "ratios": {}, "ratio": {},

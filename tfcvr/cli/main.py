@@ -19,6 +19,7 @@ from tfcvr.cli.cli_error import CLIError
 COMMANDS = {
     "simulate": "simulate",
     "preprocess": "preprocess",
+    "encode": "encode",
     "schema": "schema",
     "train": "train",
     "tune": "tune",
@@ -34,6 +35,7 @@ COMMANDS = {
 HELP = {
     "simulate": "write simulated impression logs with ground truth",
     "preprocess": "raw logs -> TFRecords + schema.json + vocab/ (Beam)",
+    "encode": "write a dataset's splits encoded for training (tfcvr preprocess does it)",
     "schema": "propose an input spec from a sample of a log file",
     "train": "train an estimator on a preprocessed dataset",
     "tune": "search learning rate, weight decay, embedding L2, dropout, epochs",

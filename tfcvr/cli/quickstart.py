@@ -7,6 +7,8 @@ import shutil
 import time
 
 from beam_jobs import preprocess
+from tfcvr.data.encode_splits import describe
+from tfcvr.data.encode_splits import encode_splits
 from tfcvr.evaluation import format_metrics_table
 from tfcvr.evaluation import json_safe
 from tfcvr.export import export_saved_model
@@ -16,6 +18,7 @@ from tfcvr.simulation import simulate
 from tfcvr.training import train
 from tfcvr.training.evaluate_dir import evaluate_dir
 
+ENCODED_SPLITS = (keys.TRAIN_SPLIT, keys.EVAL_SPLIT)
 SUMMARY_METRICS = (
     "cvr_auc_true",
     "cvr_bias_unclicked",
@@ -66,6 +69,10 @@ def run(args):
         "--spec", os.path.join(logs_dir, "spec.json"),
         "--out", data_dir,
     ])
+    # What `tfcvr preprocess` does after the job: training reads the
+    # splits encoded once instead of looking values up every epoch.
+    manifests = encode_splits(data_dir, ENCODED_SPLITS)
+    print(describe(data_dir, manifests, ENCODED_SPLITS), flush=True)
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = {}

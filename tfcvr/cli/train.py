@@ -9,6 +9,7 @@ one-line error and exit status 2, writing no model.keras.
 import json
 import sys
 
+from tfcvr.data import INPUT_FORMATS
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.cvr_model import TRAIN_METRICS
 from tfcvr.cli.train_config import add_tuned_arguments
@@ -31,6 +32,10 @@ def add_arguments(parser):
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--cache", action="store_true", help="cache parsed batches in memory after epoch 1")
+    parser.add_argument("--input-format", default="auto", choices=INPUT_FORMATS,
+                        help="auto: the encoded shards of `tfcvr encode` / `tfcvr preprocess` when "
+                             "valid for the directory, else the raw TFRecords; raw or encoded: "
+                             "force one (encoded fails without valid shards)")
     parser.add_argument("--no-validation", action="store_true")
     parser.add_argument("--train-metrics", default=DEFAULT_TRAIN_METRICS, choices=TRAIN_METRICS,
                         help="auc: approximate AUCs logged during fit and validation; "
@@ -72,6 +77,7 @@ def run(args):
         checkpoint_every=args.checkpoint_every,
         deterministic=args.deterministic,
         restart=args.restart,
+        input_format=args.input_format,
         verbose=0 if args.quiet else "auto",
         # Quiet: the summary alone on stdout; the run's lines on stderr.
         log=_to_stderr if args.quiet else print,

@@ -53,6 +53,10 @@ VOCAB_DIR = "vocab"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 REJECTED_DIR = "rejected"
+# Model inputs already encoded for training (`tfcvr.data.encode_splits`):
+# ENCODED_DIR/<split>/part-*.tfrecord and its ENCODED_MANIFEST_FILE.
+ENCODED_DIR = "encoded"
+ENCODED_MANIFEST_FILE = "manifest.json"
 
 # === The raw Ali-CCP log format (Tianchi dataset 408) ===
 # Written by tfcvr.simulation, read by beam_jobs.readers.aliccp. A feature

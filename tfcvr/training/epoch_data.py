@@ -1,7 +1,7 @@
 import keras
 import tensorflow as tf
 
-from tfcvr.data.tfrecord_dataset import make_dataset
+from tfcvr.data.dataset_dir import RAW
 from tfcvr.features import keys
 
 # Batches of parsed records shuffled per epoch when the split is cached.
@@ -48,10 +48,14 @@ class EpochData:
         self.seed = seed
         self.cache = cache
         self.drop_remainder = drop_remainder
-        self.files = data.files(keys.TRAIN_SPLIT)
-        # Built here, eagerly: built first inside the pipeline's function,
-        # its tables would belong to that graph.
-        self.transform = data.transform
+        # The encoded shards when the directory has valid ones (see
+        # `DatasetDir`), else the raw TFRecords; workers share them by file.
+        self.input_format = data.format_of(keys.TRAIN_SPLIT)
+        self.files = data.input_files(keys.TRAIN_SPLIT)
+        if self.input_format == RAW:
+            # Built here, eagerly: built first inside the pipeline's
+            # function, its tables would belong to that graph.
+            data.transform
         # Host variables read by the pipeline when a pass starts.
         with tf.init_scope():
             self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -93,10 +97,9 @@ class EpochData:
         buffer = 16 * self.layout.batch_size
         cached = None
         if self.cache:
-            cached = make_dataset(
-                files, self.data.schema, batch_size, vocab_dir=self.data.path,
-                training=False, cache=True, transform=self.transform,
-                drop_remainder=self.drop_remainder,
+            cached = self.data.dataset(
+                keys.TRAIN_SPLIT, batch_size, files=files, training=False,
+                cache=True, drop_remainder=self.drop_remainder,
                 include_extra=self.include_extra,
             )
 
@@ -113,11 +116,9 @@ class EpochData:
             if cached is not None:
                 ds = cached.shuffle(_CACHED_SHUFFLE_BATCHES, seed=seed)
             else:
-                ds = make_dataset(
-                    files, self.data.schema, batch_size,
-                    vocab_dir=self.data.path, training=True,
+                ds = self.data.dataset(
+                    keys.TRAIN_SPLIT, batch_size, files=files, training=True,
                     shuffle_buffer=buffer, seed=seed,
-                    transform=self.transform,
                     drop_remainder=self.drop_remainder,
                     include_extra=self.include_extra,
                 )

@@ -10,15 +10,17 @@ from tfcvr.training.model_dir import load_model_dir
 
 def evaluate_dir(data_dir, model_dir, split="eval", batch_size=8192,
                  max_batches=None, progress=True, model=None,
-                 protocol=m.PROTOCOL_AUTO):
+                 protocol=m.PROTOCOL_AUTO, input_format="auto"):
     """Metrics dict of the model in `model_dir` (or `model`, when given) on
     split `split` of the dataset directory `data_dir`.
 
     A dataset not encoded with the model directory's vocabulary is refused
     (`check_same_vocabulary`): its indices would mean other tokens to the
-    model. `protocol` is `CVREvaluator`'s.
+    model. `protocol` is `CVREvaluator`'s; `input_format` is `DatasetDir`'s
+    (the encoded shards give the rows of the raw TFRecords in the same
+    order).
     """
-    data = DatasetDir(data_dir)
+    data = DatasetDir(data_dir, input_format=input_format)
     if model_dir is not None:
         check_same_vocabulary(model_dir, data_dir)
     if model is None:

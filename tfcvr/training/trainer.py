@@ -43,7 +43,10 @@ HISTORY_FILE = "history.json"
 DEFAULT_CHECKPOINT_EVERY = 1000
 # Settings a resumed run may change; any other difference from the
 # checkpointed run makes the checkpoint another run's.
-RESUMABLE_CHANGES = ("epochs", "strategy", "checkpoint_every", "deterministic")
+# `input_format` (the one read) is not among them: the same rows in another
+# order would break the resumed run's promise of the same batches.
+RESUMABLE_CHANGES = ("epochs", "strategy", "checkpoint_every", "deterministic",
+                     "input_format_requested")
 
 
 def train(
@@ -76,6 +79,7 @@ def train(
     validation_data=None,
     propensity="model",
     propensity_calibration=None,
+    input_format="auto",
 ):
     """Trains a registered estimator on a preprocessed dataset directory.
 
@@ -130,6 +134,9 @@ def train(
             propensity: `"model"`, `"ctr_model"` or `"column:NAME"`.
         propensity_calibration: str or None. `"platt"` or `"isotonic"` for
             `"ctr_model"`, fitted on the eval split.
+        input_format: str. `"auto"` reads the encoded shards of a split
+            when they are valid (`tfcvr encode`) and the raw TFRecords
+            otherwise; `"raw"` or `"encoded"` force one (see `DatasetDir`).
 
     Returns:
         `(model, info)`; `info` has the history, the steady-state training
@@ -150,7 +157,7 @@ def train(
         )
     if early_stopping is not None and not validate:
         raise ValueError("early stopping watches the eval split; it cannot run with validation off")
-    data = DatasetDir(data_dir)
+    data = DatasetDir(data_dir, input_format=input_format)
     check_training_split(data)
     # Built later, in the strategy's scope.
     check_optimizer_settings(learning_rate, weight_decay)
@@ -160,7 +167,7 @@ def train(
     held_out = data
     if validation_data is not None:
         check_same_vocabulary(data_dir, validation_data)
-        held_out = DatasetDir(validation_data)
+        held_out = DatasetDir(validation_data, input_format=input_format)
     held_out_name = held_out_split(held_out, own=validation_data is None)
     config = {
         "data_dir": os.path.abspath(data_dir),
@@ -187,6 +194,10 @@ def train(
         "verbose": verbose,
         "propensity": propensity.describe(),
         "propensity_calibration": propensity.calibration,
+        # What the training split is read from (see DatasetDir), and the
+        # choice asked for.
+        "input_format": data.format_of(keys.TRAIN_SPLIT),
+        "input_format_requested": input_format,
     }
     fingerprint = {
         k: v for k, v in config.items() if k not in RESUMABLE_CHANGES
@@ -210,12 +221,13 @@ def train(
             cache=cache, seed=seed, jit_compile=jit_compile,
             run_eagerly=run_eagerly, verbose=verbose,
             checkpoint_every=checkpoint_every, deterministic=deterministic,
-            restart=restart, log=log,
+            restart=restart, log=log, input_format=input_format,
             **run)[0], data_dir, data.schema, model_dir, epochs)
     if propensity.external:
         propensity.prepare(data, lambda **run: train(
             data_dir, batch_size=batch_size, learning_rate=learning_rate,
-            seed=seed, validate=False, verbose=verbose, log=log, **run)[0],
+            seed=seed, validate=False, verbose=verbose, log=log,
+            input_format=input_format, **run)[0],
             model_dir, epochs, calibration_data=held_out,
             calibration_split=held_out_name)
     keras.utils.set_random_seed(seed)

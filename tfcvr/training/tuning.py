@@ -94,7 +94,9 @@ def write_holdout(data_dir, out_dir, fraction=0.1):
     Returns `(path, train_rows, holdout_rows)`."""
     import tensorflow as tf
 
+    from tfcvr.data.dataset_dir import ENCODED
     from tfcvr.data.dataset_dir import DatasetDir
+    from tfcvr.data.encode_splits import encode_splits
 
     if not 0.0 < fraction < 0.5:
         raise ValueError(f"holdout_fraction must be in (0, 0.5). Received: {fraction!r}")
@@ -104,7 +106,9 @@ def write_holdout(data_dir, out_dir, fraction=0.1):
         shutil.rmtree(out_dir)
     os.makedirs(out_dir)
     for name in os.listdir(data_dir):
-        if name in (keys.TRAIN_SPLIT, keys.EVAL_SPLIT, keys.REJECTED_DIR):
+        # The encoded shards describe the source's splits, not these.
+        if name in (keys.TRAIN_SPLIT, keys.EVAL_SPLIT, keys.REJECTED_DIR,
+                    keys.ENCODED_DIR):
             continue
         src = os.path.join(data_dir, name)
         (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(out_dir, name))
@@ -133,6 +137,9 @@ def write_holdout(data_dir, out_dir, fraction=0.1):
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump({"holdout_of": os.path.abspath(data_dir), "holdout_every": every,
                    "rows_written": counts}, f, indent=2)
+    if source.format_of(keys.TRAIN_SPLIT) == ENCODED:
+        # Every trial reads the holdout directory: encode it as the source was.
+        encode_splits(out_dir, log=lambda line: None)
     return out_dir, counts[keys.TRAIN_SPLIT], counts[keys.EVAL_SPLIT]
 
 

@@ -173,6 +173,7 @@ def prepare_dataset(task):
             f"the Beam job wrote no rows to the {', '.join(empty)} split(s); "
             f"simulate more rows"
         )
+    encoded = _encode_in_child(data)
     shutil.copy(simulated["simulation"], os.path.join(path, SIMULATION_FILE))
     if not task.get("keep_logs"):
         shutil.rmtree(logs)
@@ -182,10 +183,29 @@ def prepare_dataset(task):
         "realised_ctr": simulated["realised_ctr"],
         "realised_cvr_clicked": simulated["realised_cvr_clicked"],
         "seconds": time.perf_counter() - started,
+        "encoded": encoded,
     }
     with open(os.path.join(path, READY_FILE), "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
     return record
+
+
+def _encode_in_child(data_dir):
+    """`tfcvr encode` (what `tfcvr preprocess` does after the job) in a
+    process of its own: this task holds no TensorFlow (see the module
+    docstring). Returns its one line."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tfcvr.cli.main", "encode", data_dir],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["?"]
+        raise RuntimeError(f"encoding {data_dir} failed: {lines[-1]}")
+    line = done.stdout.strip().splitlines()[-1]
+    print(line, flush=True)
+    return line
 
 
 def tune_model(task):
