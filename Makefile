@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-tf test-jax install clean bench bench-smoke
+.PHONY: demo test test-large install clean bench bench-smoke
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,18 @@ demo: $(STAMP)
 # The main suite and the notebooks (nbmake runs each top to bottom; a failing
 # cell fails the suite; their files go to notebooks/nb_output/) on the
 # TensorFlow backend, in TEST_WORKERS processes, a file per process at a time
-# so module fixtures are built once; then the JAX-marked tests in a process of
-# their own (the backend is fixed at import time).
+# so module fixtures are built once (the notebooks first: they are the
+# longest files); then the JAX-marked tests in a process of their own (the
+# backend is fixed at import time). The `large` tests (several processes or
+# every estimator each, minutes together) run in `make test-large`, which CI
+# runs after `make test`.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not jax" --nbmake tests notebooks
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m jax
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not jax and not large" --nbmake notebooks tests
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "jax and not large"
+
+test-large: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "large and not jax" tests
 
 bench: $(STAMP)
 	$(BIN)/tfcvr bench train --model esmm

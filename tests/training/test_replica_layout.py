@@ -76,6 +76,7 @@ def two_replica_report(tmp_path_factory):
     return json.loads(out.read_text())
 
 
+@pytest.mark.large
 def test_clicks_fall_on_one_replica(two_replica_report):
     assert two_replica_report["replicas"] == 2
     first, second = two_replica_report["replica_clicks"][
@@ -83,6 +84,7 @@ def test_clicks_fall_on_one_replica(two_replica_report):
     assert first > 0 and second == 0
 
 
+@pytest.mark.large
 def test_every_estimator_steps_alike_on_two_replicas(two_replica_report):
     estimators = two_replica_report["estimators"]
     assert sorted(estimators) == sorted(NORMALISERS)
@@ -103,6 +105,7 @@ def test_every_estimator_steps_alike_on_two_replicas(two_replica_report):
             assert result["max_weight_change"] > 1e-4, where
 
 
+@pytest.mark.large
 def test_per_replica_normaliser_is_detected(two_replica_report):
     (result,) = two_replica_report["control_without_all_reduce"].values()
     assert result["max_weight_difference"] > 1e-3, result
@@ -118,6 +121,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.large
 def test_two_workers_end_alike_and_only_the_chief_writes(tmp_path):
     data = write_tiny_dataset_dir(str(tmp_path / "data"), rows=256,
                                   eval_rows=8, train_shards=2)

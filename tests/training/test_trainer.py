@@ -69,6 +69,7 @@ def long_data(tmp_path_factory):
     return write_tiny_dataset_dir(str(root / "data"), rows=2048, eval_rows=16)
 
 
+@pytest.mark.large
 def test_killed_run_resumes_and_deterministic_runs_agree(long_data, tmp_path):
     def args(model_dir):
         return ["--data", long_data, "--model", "esmm", "--epochs", "2",
