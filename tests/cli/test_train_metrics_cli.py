@@ -1,5 +1,5 @@
-"""`tfcvr train --train-metrics`: the choice reaches the compiled model, the
-fit logs and train_config.json."""
+"""`tfcvr train --train-metrics` and `--optimizer`: the choice reaches the
+compiled model, the fit logs and train_config.json."""
 
 import contextlib
 import io
@@ -19,19 +19,23 @@ TINY = ["--model", "esmm", "--param", "embedding_dim=4", "--param",
 def test_train_metrics_none_logs_the_loss_only(tmp_path):
     data = write_tiny_dataset_dir(str(tmp_path / "data"))
     logs = {}
-    for choice in ("none", "auc"):
+    # The second run also leaves --optimizer at its default.
+    for choice, optimizer in (("none", ["--optimizer", "keras_adam"]), ("auc", [])):
         model_dir = str(tmp_path / choice)
         err = io.StringIO()
         with contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(err):
             code = main(["train", "--data", data, "--model-dir", model_dir,
-                         "--train-metrics", choice, *TINY])
+                         "--train-metrics", choice, *optimizer, *TINY])
         assert code == 0, err.getvalue()[-3000:]
         with open(os.path.join(model_dir, TRAIN_CONFIG_FILE)) as f:
-            assert json.load(f)["train_metrics"] == choice
+            config = json.load(f)
+        assert config["train_metrics"] == choice
+        assert config["optimizer"] == ("keras_adam" if optimizer else "adam")
         with open(os.path.join(model_dir, "history.json")) as f:
             logs[choice] = set(json.load(f)["history"])
         model, _ = load_model_dir(model_dir)
         assert model.train_metrics == choice
+        assert type(model.optimizer).__name__ == ("Adam" if optimizer else "FusedAdam")
     assert "loss" in logs["none"] and not any("auc" in k for k in logs["none"])
     assert "ctr_auc" in logs["auc"]

@@ -106,6 +106,17 @@ def test_every_estimator_steps_alike_on_two_replicas(two_replica_report):
 
 
 @pytest.mark.large
+def test_fused_adam_steps_alike_on_two_replicas(two_replica_report):
+    optimizers = two_replica_report["optimizers"]
+    assert sorted(optimizers) == ["adam", "lazy_adam"]
+    for name, cases in optimizers.items():
+        for case, result in cases.items():
+            assert result["finite"], (name, case)
+            assert result["max_weight_difference"] <= 1e-5, (name, case, result)
+            assert result["max_weight_change"] > 1e-3, (name, case, result)
+
+
+@pytest.mark.large
 def test_per_replica_normaliser_is_detected(two_replica_report):
     (result,) = two_replica_report["control_without_all_reduce"].values()
     assert result["max_weight_difference"] > 1e-3, result

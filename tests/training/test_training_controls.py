@@ -9,6 +9,7 @@ from tfcvr.testing import tiny_schema
 from tfcvr.training.best_epoch_stopping import BestEpochStopping
 from tfcvr.training.embedding_l2 import apply_embedding_l2
 from tfcvr.training.embedding_l2 import embedding_tables
+from tfcvr.training.optimizer import OPTIMIZERS
 from tfcvr.training.optimizer import make_optimizer
 
 TINY = {"embedding_dim": 4, "backbone_config": {"hidden_units": [8]}}
@@ -20,14 +21,16 @@ def _step(optimizer, value, grad):
     return keras.ops.convert_to_numpy(var)
 
 
-def test_adamw_decays_apart_from_the_gradient():
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_adamw_decays_apart_from_the_gradient(optimizer):
     w = [2.0, -1.0]
     # With a zero gradient Adam's step is 0; AdamW still shrinks w by lr*wd*w.
-    np.testing.assert_allclose(_step(make_optimizer(0.1), w, [0.0, 0.0]), w)
     np.testing.assert_allclose(
-        _step(make_optimizer(0.1, weight_decay=0.5), w, [0.0, 0.0]),
+        _step(make_optimizer(0.1, optimizer=optimizer), w, [0.0, 0.0]), w)
+    np.testing.assert_allclose(
+        _step(make_optimizer(0.1, weight_decay=0.5, optimizer=optimizer), w, [0.0, 0.0]),
         np.array(w) * (1 - 0.1 * 0.5), rtol=1e-6)
-    assert isinstance(make_optimizer(0.1, 0.5), keras.optimizers.AdamW)
+    assert isinstance(make_optimizer(0.1, 0.5, "keras_adam"), keras.optimizers.AdamW)
     with pytest.raises(ValueError, match="weight_decay must be >= 0"):
         make_optimizer(0.1, -1.0)
 

@@ -1,5 +1,5 @@
-"""SGD steps of every registered estimator on 2 logical CPU devices
-(`MirroredStrategy`) and on one device, on the same global batches (one
+"""SGD steps of every registered estimator (and `FusedAdam` steps of ESMM)
+on 2 logical CPU devices (`MirroredStrategy`) and on one device, on the same global batches (one
 `fit` per model, one step per case, both from the same weights).
 
 Run as a script in a process of its own (TensorFlow fixes its devices at
@@ -31,6 +31,7 @@ from tfcvr.models import estimator_names  # noqa: E402
 from tfcvr.models import get_estimator  # noqa: E402
 from tfcvr.testing import synthetic_batch  # noqa: E402
 from tfcvr.testing import tiny_schema  # noqa: E402
+from tfcvr.models.fused_adam import FusedAdam  # noqa: E402
 
 BATCH = 16
 UNEVEN_ESTIMATORS = ("naive", "escm2_ips", "ddpo")
@@ -110,7 +111,7 @@ def replica_click_counts(strategy, cases):
     return dict(zip(cases, counts))
 
 
-def compiled(name, schema, strategy, run_eagerly=False):
+def compiled(name, schema, strategy, run_eagerly=False, optimizer=None):
     with strategy.scope():
         model = get_estimator(name)(
             schema=schema, embedding_dim=4,
@@ -118,9 +119,12 @@ def compiled(name, schema, strategy, run_eagerly=False):
         )
         model.build()
         model.compile(
-            optimizer=keras.optimizers.SGD(LEARNING_RATE), jit_compile=False,
+            optimizer=(optimizer or (lambda: keras.optimizers.SGD(LEARNING_RATE)))(),
+            jit_compile=False,
             run_eagerly=run_eagerly,
         )
+        # As tfcvr.training.train does: Adam's slots made in the scope.
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -150,11 +154,11 @@ def trajectory(model, strategy, weights, cases):
     return recorder
 
 
-def compare(name, schema, mirrored, cases):
+def compare(name, schema, mirrored, cases, optimizer=None):
     default = tf.distribute.get_strategy()
     # Eager on one device: no tracing, and the same arithmetic.
-    one = compiled(name, schema, default, run_eagerly=True)
-    two = compiled(name, schema, mirrored)
+    one = compiled(name, schema, default, run_eagerly=True, optimizer=optimizer)
+    two = compiled(name, schema, mirrored, optimizer=optimizer)
     initial = one.get_weights()
     run_one = trajectory(one, default, initial, cases)
     run_two = trajectory(two, mirrored, initial, cases)
@@ -196,6 +200,14 @@ def main(out_path, names=None):
         steps = dict(cases, **uneven) if name in UNEVEN_ESTIMATORS else cases
         report["estimators"][name] = compare(name, schema, mirrored, steps)
         print(f"{name}: done", flush=True)
+    # tfcvr train's optimizers: a table's rows summed over both replicas'
+    # reads (and, lazy, only the rows either replica reads).
+    report["optimizers"] = {}
+    for name, lazy in (("adam", False), ("lazy_adam", True)):
+        keras.utils.set_random_seed(0)
+        report["optimizers"][name] = compare(
+            "esmm", schema, mirrored, cases,
+            optimizer=lambda lazy=lazy: FusedAdam(0.05, lazy_tables=lazy))
     # Control: each replica normalises by its own batch.
     F.cross_replica_sum = lambda x: x
     keras.utils.set_random_seed(0)

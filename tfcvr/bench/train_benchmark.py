@@ -39,6 +39,8 @@ from tfcvr.features import keys
 from tfcvr.models import build_estimator
 from tfcvr.models.cvr_model import DEFAULT_TRAIN_METRICS
 from tfcvr.models.cvr_model import TRAIN_METRICS
+from tfcvr.training.optimizer import OPTIMIZERS
+from tfcvr.training.optimizer import make_optimizer
 from tfcvr.training.params import parse_params
 from tfcvr.training.pretraining import plan_pretraining
 from tfcvr.training.throughput_callback import ThroughputCallback
@@ -70,6 +72,9 @@ def add_arguments(parser):
     parser.add_argument("--cache", action="store_true",
                         help="cache parsed TFRecord batches after the first epoch")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--optimizer", default=OPTIMIZERS[0], choices=OPTIMIZERS,
+                        help="tfcvr's optimizer, as tfcvr train --optimizer (the yardstick runs "
+                             "Keras' Adam, DeepCTR tf.keras' Adam)")
     parser.add_argument("--train-metrics", default=DEFAULT_TRAIN_METRICS, choices=TRAIN_METRICS,
                         help="auc: the approximate AUCs logged during fit; none: the loss and its terms only")
     parser.add_argument("--against", action="append", default=[], choices=PEERS,
@@ -236,7 +241,7 @@ def build_tfcvr(args, schema, fit_input, fit_kwargs):
     if stage is not None:
         def fit_first_stage(model, params, epochs, model_dir):
             first = build_estimator(model, schema, params)
-            first.compile(optimizer=keras.optimizers.Adam(1e-3),
+            first.compile(optimizer=make_optimizer(1e-3, optimizer=args.optimizer),
                           steps_per_execution=args.steps_per_execution)
             first.fit(fit_input, epochs=epochs, verbose=0, **fit_kwargs)
             return first
@@ -246,7 +251,7 @@ def build_tfcvr(args, schema, fit_input, fit_kwargs):
     model.build()
     if stage is not None:
         stage.hand_over(model)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+    model.compile(optimizer=make_optimizer(1e-3, optimizer=args.optimizer),
                   steps_per_execution=args.steps_per_execution,
                   train_metrics=args.train_metrics)
     return model, stage
@@ -301,6 +306,8 @@ def _result(args, implementation, examples_per_second, **extra):
         "precision": args.precision,
         "steps_per_execution": args.steps_per_execution,
         "train_metrics": args.train_metrics if implementation == "tfcvr" else "none",
+        "optimizer": {"tfcvr": args.optimizer, "deepctr": "tf.keras adam"}.get(
+            implementation, "keras_adam"),
         "batch_size": args.batch_size,
         "rows": args.rows,
         "epochs": args.epochs,

@@ -9,6 +9,7 @@ import json
 
 from tfcvr.cli.cli_error import CLIError
 from tfcvr.training.monitor import DEFAULT_MONITOR
+from tfcvr.training.optimizer import OPTIMIZERS
 from tfcvr.training.params import merge_params
 
 # Setting -> default when neither the command line nor --config gives it.
@@ -16,6 +17,7 @@ DEFAULTS = {
     "epochs": 1,
     "learning_rate": 1e-3,
     "weight_decay": 0.0,
+    "optimizer": OPTIMIZERS[0],
     "embedding_l2": 0.0,
     "early_stopping": None,
     "monitor": DEFAULT_MONITOR,
@@ -32,6 +34,10 @@ def add_tuned_arguments(parser):
     parser.add_argument("--learning-rate", type=float, default=None, help="default 1e-3")
     parser.add_argument("--weight-decay", type=float, default=None,
                         help="AdamW decoupled weight decay (default 0: Adam)")
+    parser.add_argument("--optimizer", default=None, choices=OPTIMIZERS,
+                        help="adam (default): Keras' Adam in one fused kernel per variable; "
+                             "lazy_adam: an embedding row moves only on the steps whose batch "
+                             "reads it; keras_adam: Keras' own Adam, op by op (slower)")
     parser.add_argument("--embedding-l2", type=float, default=None,
                         help="L2 on every embedding table, l2 * sum(W^2) (default 0)")
     parser.add_argument("--dropout", type=float, default=None,

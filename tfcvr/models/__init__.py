@@ -1,6 +1,8 @@
 """The estimator zoo: the `CVRModel` contract, its family bases, every
 estimator of `tfcvr/models/estimators/` and the registry behind
-`tfcvr models` and `tfcvr train --model NAME`.
+`tfcvr models` and `tfcvr train --model NAME`, and `FusedAdam`, the
+optimizer they train with (registered here, so a `.keras` file saved with
+it loads wherever the estimators do).
 
 An estimator is one file with a `@register_estimator` class plus its import
 line here (importing it is what registers it)."""
@@ -8,6 +10,7 @@ line here (importing it is what registers it)."""
 from tfcvr.models.alternating_training import AlternatingTraining
 from tfcvr.models.cvr_model import CVRModel
 from tfcvr.models.doubly_robust_estimator import DoublyRobustEstimator
+from tfcvr.models.fused_adam import FusedAdam
 from tfcvr.models.estimators.aitm import AITM
 from tfcvr.models.estimators.choruscvr import ChorusCVR
 from tfcvr.models.estimators.cstwa import CSTWA
@@ -46,6 +49,7 @@ __all__ = [
     "ESM2",
     "ESMM",
     "ESTIMATORS",
+    "FusedAdam",
     "MRDR",
     "MultiDR",
     "MultiIPW",

@@ -80,6 +80,7 @@ def train(
     propensity="model",
     propensity_calibration=None,
     input_format="auto",
+    optimizer="adam",
 ):
     """Trains a registered estimator on a preprocessed dataset directory.
 
@@ -120,6 +121,8 @@ def train(
         restart: bool. Discard an existing checkpoint instead of resuming.
         log: callable taking one line of the training log.
         weight_decay: float >= 0. AdamW's decoupled weight decay; 0 is Adam.
+        optimizer: str. `"adam"` (default), `"lazy_adam"` or
+            `"keras_adam"`; see `tfcvr.training.optimizer.make_optimizer`.
         embedding_l2: float >= 0. L2 on every embedding table
             (`tfcvr.training.embedding_l2`).
         early_stopping: int or None. Patience, in epochs, of
@@ -160,7 +163,7 @@ def train(
     data = DatasetDir(data_dir, input_format=input_format)
     check_training_split(data)
     # Built later, in the strategy's scope.
-    check_optimizer_settings(learning_rate, weight_decay)
+    check_optimizer_settings(learning_rate, weight_decay, optimizer)
     stopper = BestEpochStopping(early_stopping, monitor) if early_stopping else None
     if not isinstance(propensity, PropensitySource):
         propensity = PropensitySource(propensity, calibration=propensity_calibration)
@@ -186,6 +189,7 @@ def train(
         "deterministic": deterministic,
         "backend": keras.backend.backend(),
         "weight_decay": weight_decay,
+        "optimizer": optimizer,
         "embedding_l2": embedding_l2,
         "early_stopping": early_stopping,
         "monitor": stopper.monitor if stopper else None,
@@ -222,12 +226,12 @@ def train(
             run_eagerly=run_eagerly, verbose=verbose,
             checkpoint_every=checkpoint_every, deterministic=deterministic,
             restart=restart, log=log, input_format=input_format,
-            **run)[0], data_dir, data.schema, model_dir, epochs)
+            optimizer=optimizer, **run)[0], data_dir, data.schema, model_dir, epochs)
     if propensity.external:
         propensity.prepare(data, lambda **run: train(
             data_dir, batch_size=batch_size, learning_rate=learning_rate,
             seed=seed, validate=False, verbose=verbose, log=log,
-            input_format=input_format, **run)[0],
+            input_format=input_format, optimizer=optimizer, **run)[0],
             model_dir, epochs, calibration_data=held_out,
             calibration_split=held_out_name)
     keras.utils.set_random_seed(seed)
@@ -267,7 +271,7 @@ def train(
                 stage.hand_over(net)
             apply_embedding_l2(net, embedding_l2)
             net.compile(
-                optimizer=make_optimizer(learning_rate, weight_decay),
+                optimizer=make_optimizer(learning_rate, weight_decay, optimizer),
                 steps_per_execution=steps_per_execution,
                 jit_compile=jit_compile,
                 train_metrics=train_metrics,

@@ -142,6 +142,18 @@ def test_train_settings_validation():
         TrainSettings(precision="float8")
     with pytest.raises(ValueError, match="JSON"):
         TrainSettings(params={"x": object()})
+    with pytest.raises(ValueError, match="optimizer='sgd'"):
+        TrainSettings(optimizer="sgd")
+
+
+def test_optimizer_other_than_the_default_is_part_of_a_cell():
+    ds = SimulatedDataset(selection_bias=1, rows=1000)
+    adam, lazy = TrainSettings(), TrainSettings(optimizer="lazy_adam")
+    # The default is left out: cells recorded before the setting keep their ids.
+    assert "optimizer" not in adam.to_dict()
+    assert TrainSettings.from_dict(adam.to_dict()) == adam
+    assert TrainSettings.from_dict(lazy.to_dict()) == lazy
+    assert GridCell("esmm", 0, ds, adam).cell_id != GridCell("esmm", 0, ds, lazy).cell_id
 
 
 def test_variants_are_cells_of_their_own():

@@ -99,6 +99,7 @@ def run_cell(task):
         epochs=settings.epochs,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
+        optimizer=settings.optimizer,
         precision=settings.precision,
         params=cell.model_params(),
         validate=False,

@@ -41,6 +41,7 @@ from tfcvr.bench.grid.runner import STATUS_OK
 from tfcvr.bench.grid.runner import GridRunner
 from tfcvr.bench.grid.runner import ResultsStore
 from tfcvr.bench.grid.runner import SubprocessRunner
+from tfcvr.training.optimizer import OPTIMIZERS
 from tfcvr.training.params import parse_params
 
 DEFAULT_OUT = os.path.join("bench_output", "grid-{preset}")
@@ -97,6 +98,8 @@ def add_arguments(parser):
                              "different one than the preset's starts from its defaults")
     parser.add_argument("--precision", default=None,
                         choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    parser.add_argument("--optimizer", default=None, choices=OPTIMIZERS,
+                        help="as tfcvr train --optimizer (default adam)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="estimator constructor argument for every estimator (JSON "
                              "value; dotted keys nest, e.g. backbone_config.hidden_units=[64,32])")
@@ -249,7 +252,8 @@ def build_config(args, registered, backbones=None, arguments=None):
                                   else _parse_int("--data-seed", args.data_seed, 0))
     train = preset["train"]
     changes = {}
-    for name in ("epochs", "batch_size", "learning_rate", "embedding_dim", "precision"):
+    for name in ("epochs", "batch_size", "learning_rate", "embedding_dim", "precision",
+                 "optimizer"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.backbone is not None and args.backbone != train.backbone:

@@ -15,6 +15,7 @@ import os
 
 from tfcvr.bench.grid.model_variant import ModelVariant
 from tfcvr.features import keys
+from tfcvr.training.optimizer import OPTIMIZERS
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Bumped when a change of the grid code changes what a cell measures, so old
@@ -318,7 +319,7 @@ class TrainSettings:
     The estimator is built as `Estimator(schema, embedding_dim=...,
     backbone=..., backbone_config=..., **params)` (params deep-merged last,
     so `--param backbone_config.hidden_units=[64,32]` wins) and trained by
-    `tfcvr.training.train` with Adam.
+    `tfcvr.training.train` with `optimizer`.
 
     Args:
         epochs: int >= 1.
@@ -329,6 +330,10 @@ class TrainSettings:
         backbone_config: dict. Backbone constructor kwargs.
         params: dict. Extra estimator constructor kwargs.
         precision: str. `float32`, `mixed_bfloat16` or `mixed_float16`.
+        optimizer: str. As `tfcvr train --optimizer`. Left out of `to_dict`
+            when it is the default `adam` (Keras' Adam, fused), so cells
+            recorded before the field existed (Keras' Adam op by op: the
+            same numbers) keep their ids.
         controls: dict. Other `tfcvr.training.train` arguments, from
             `CONTROLS` (e.g. a tuned setting's weight decay and propensity);
             left out of `to_dict` when empty, so untuned cells keep their ids.
@@ -342,6 +347,7 @@ class TrainSettings:
     backbone_config: dict = dataclasses.field(default_factory=dict)
     params: dict = dataclasses.field(default_factory=dict)
     precision: str = "float32"
+    optimizer: str = OPTIMIZERS[0]
     controls: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -374,6 +380,12 @@ class TrainSettings:
                 f"precision={self.precision!r}"
             )
 
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {list(OPTIMIZERS)}. Received: "
+                f"optimizer={self.optimizer!r}"
+            )
+
     def __hash__(self):
         return hash(canonical_json(self.to_dict()))
 
@@ -393,6 +405,8 @@ class TrainSettings:
         config = copy.deepcopy(dataclasses.asdict(self))
         if not config["controls"]:
             config.pop("controls")
+        if config["optimizer"] == OPTIMIZERS[0]:
+            config.pop("optimizer")
         return config
 
     @classmethod

@@ -303,7 +303,7 @@ def _settings_lines(rows):
     for train in trains.values():
         lines.append(
             f"- training: {train.get('epochs')} epoch(s), batch {train.get('batch_size')}, "
-            f"Adam lr {train.get('learning_rate')}, embedding {train.get('embedding_dim')}, "
+            f"{train.get('optimizer', 'adam')} lr {train.get('learning_rate')}, embedding {train.get('embedding_dim')}, "
             f"backbone `{train.get('backbone')}` {train.get('backbone_config') or {}}, "
             f"precision {train.get('precision')}"
             + (f", params {train.get('params')}" if train.get("params") else "")

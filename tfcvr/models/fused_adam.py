@@ -1,0 +1,193 @@
+import keras
+from keras import ops
+
+from tfcvr.serialization import register_serializable
+
+# Keras names the table of `keras.layers.Embedding` and of tfcvr's fused
+# `FeatureEmbedding` alike.
+TABLE_NAMES = ("embeddings",)
+
+
+@register_serializable
+class FusedAdam(keras.optimizers.Adam):
+    """Keras' Adam in one fused kernel per variable, or lazy on embedding
+    tables (`lazy_tables=True`).
+
+    Adam, with g the gradient and t the step: `m <- b1 m + (1 - b1) g`,
+    `v <- b2 v + (1 - b2) g^2`,
+    `w <- w - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`.
+
+    On TensorFlow every variable is updated by the fused `ResourceApplyAdam`
+    kernel (tf.keras' own) instead of Keras 3's dozen elementwise ops over
+    the whole variable: for 240k table rows x 16 those ops are ~40% of an
+    ESMM step on 2 CPU cores (keras-team/keras#19992). The numbers stay
+    Keras 3's: its Adam on TensorFlow lets each read of a table row in a
+    batch enter `v` as its own square (`sum_i g_i^2`; tf.keras, PyTorch and
+    Keras on JAX use `(sum_i g_i)^2`), and so does this one unless
+    `square_reads_apart=False`. Other backends run Keras' Adam (XLA fuses
+    it).
+
+    `lazy_tables=True` is the lazy Adam of sparse-feature training (TF 1's
+    `LazyAdamOptimizer`, PyTorch's `SparseAdam`): a table row the batch does
+    not read keeps `w`, `m` and `v` as they were, so only the rows read
+    are touched. On TensorFlow those are the indices of the sparse
+    gradient; where a table's gradient arrives dense (JAX; an L2 over the
+    whole table) a row counts as read when its gradient is not all zeros.
+
+    `weight_decay` is Keras' decoupled weight decay (as `AdamW`), applied
+    to every row of every variable each step.
+
+    Args:
+        learning_rate: float or schedule. Defaults to 1e-3.
+        beta_1, beta_2, epsilon: Adam's. Default to Keras' (0.9, 0.999,
+            1e-7).
+        weight_decay: float or None. Decoupled weight decay.
+        lazy_tables: bool. Update only the table rows a batch reads.
+            Defaults to False.
+        square_reads_apart: bool. On TensorFlow, a row read several times
+            in a batch adds the sum of its reads' squared gradients to `v`,
+            as Keras 3's Adam does (default); False: the square of their
+            sum. The lazy update always squares the sum.
+        table_names: tuple of str. Names of the table variables. Defaults
+            to `("embeddings",)`: the tables of `keras.layers.Embedding`
+            and of tfcvr's `FeatureEmbedding`.
+        **kwargs: the other `keras.optimizers.Optimizer` arguments
+            (`clipnorm`, `name`, ...).
+
+    Shapes: a table is `(rows, dim)`.
+    """
+
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, weight_decay=None, lazy_tables=False,
+                 square_reads_apart=True, table_names=TABLE_NAMES,
+                 name="fused_adam", **kwargs):
+        if kwargs.pop("amsgrad", False):
+            raise ValueError("FusedAdam has no AMSGrad variant. Received: amsgrad=True")
+        for flag, value in (("lazy_tables", lazy_tables),
+                            ("square_reads_apart", square_reads_apart)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{flag} must be a bool. Received: {flag}={value!r}")
+        if isinstance(table_names, str) or not all(
+            isinstance(n, str) and n for n in table_names
+        ):
+            raise ValueError(
+                "table_names must be a list of variable names. Received: "
+                f"table_names={table_names!r}"
+            )
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon,
+                         weight_decay=weight_decay, name=name, **kwargs)
+        self.lazy_tables = lazy_tables
+        self.square_reads_apart = square_reads_apart
+        self.table_names = tuple(table_names)
+
+    def build(self, var_list):
+        super().build(var_list)
+        # By index: TensorFlow hands `update_step` the tf.Variable (under
+        # MirroredStrategy one per device, `embeddings/replica_1:0`).
+        self._table_indices = {
+            self._get_variable_index(v) for v in var_list
+            if v.name in self.table_names and len(v.shape) == 2
+        }
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        lazy = self.lazy_tables and index in self._table_indices
+        on_tf = keras.backend.backend() == "tensorflow"
+        if not (on_tf or lazy):
+            return super().update_step(gradient, variable, learning_rate)
+        m, v = self._momentums[index], self._velocities[index]
+        dtype = variable.dtype
+        step = ops.cast(self.iterations + 1, dtype)
+        powers = (ops.power(ops.cast(self.beta_1, dtype), step),
+                  ops.power(ops.cast(self.beta_2, dtype), step))
+        if on_tf:
+            import tensorflow as tf
+
+            sparse = isinstance(gradient, tf.IndexedSlices)
+            if lazy and sparse:
+                return self._update_read_rows(gradient, variable, m, v,
+                                              learning_rate, powers)
+            if not lazy:
+                if sparse:
+                    gradient = self._summed_rows(gradient, variable, v)
+                return self._fused_update(gradient, variable, m, v,
+                                          learning_rate, powers)
+        self._update_nonzero_rows(gradient, variable, m, v, learning_rate,
+                                  powers)
+
+    def _alpha(self, learning_rate, powers, dtype):
+        return (ops.cast(learning_rate, dtype) * ops.sqrt(1 - powers[1])
+                / (1 - powers[0]))
+
+    def _summed_rows(self, gradient, variable, v):
+        """The dense gradient of a sparse one; with `square_reads_apart`,
+        first adds to `v` what Keras' `sum_i g_i^2` differs from the
+        kernel's `(sum_i g_i)^2` by, over `b2`, which the kernel multiplies
+        `v` with."""
+        import tensorflow as tf
+
+        values = tf.cast(gradient.values, variable.dtype)
+        if self.square_reads_apart:
+            rows, position = tf.unique(gradient.indices)
+            count = tf.shape(rows)[0]
+            summed = tf.math.unsorted_segment_sum(values, position, count)
+            squares = tf.math.unsorted_segment_sum(tf.square(values), position, count)
+            self.assign_add(v, tf.IndexedSlices(
+                (1 - self.beta_2) / self.beta_2 * (squares - tf.square(summed)), rows))
+        return tf.math.unsorted_segment_sum(
+            values, gradient.indices,
+            tf.shape(variable, out_type=gradient.indices.dtype)[0])
+
+    def _fused_update(self, gradient, variable, m, v, learning_rate, powers):
+        import tensorflow as tf
+
+        dtype = variable.dtype
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=m.handle, v=v.handle,
+            beta1_power=powers[0], beta2_power=powers[1],
+            lr=tf.cast(learning_rate, dtype),
+            beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+
+    def _update_read_rows(self, gradient, variable, m, v, learning_rate,
+                          powers):
+        """TensorFlow, lazy: gathers, updates and scatters back the rows
+        read."""
+        import tensorflow as tf
+
+        rows, position = tf.unique(gradient.indices)
+        g = tf.math.unsorted_segment_sum(
+            tf.cast(gradient.values, variable.dtype), position, tf.shape(rows)[0])
+        # `.value` is the tf.Variable: a row gather, not a read of the table
+        # (which would make the scatters below copy it).
+        m_rows = self.beta_1 * tf.gather(m.value, rows) + (1 - self.beta_1) * g
+        v_rows = (self.beta_2 * tf.gather(v.value, rows)
+                  + (1 - self.beta_2) * tf.square(g))
+        self.assign(m, tf.IndexedSlices(m_rows, rows))
+        self.assign(v, tf.IndexedSlices(v_rows, rows))
+        alpha = self._alpha(learning_rate, powers, variable.dtype)
+        self.assign_sub(variable, tf.IndexedSlices(
+            alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
+
+    def _update_nonzero_rows(self, gradient, variable, m, v, learning_rate,
+                             powers):
+        """Lazy on a dense gradient: the rows read are the nonzero ones."""
+        gradient = ops.cast(gradient, variable.dtype)
+        read = ops.any(ops.not_equal(gradient, 0), axis=-1, keepdims=True)
+        old_m, old_v = ops.convert_to_tensor(m), ops.convert_to_tensor(v)
+        new_m = self.beta_1 * old_m + (1 - self.beta_1) * gradient
+        new_v = self.beta_2 * old_v + (1 - self.beta_2) * ops.square(gradient)
+        self.assign(m, ops.where(read, new_m, old_m))
+        self.assign(v, ops.where(read, new_v, old_v))
+        alpha = self._alpha(learning_rate, powers, variable.dtype)
+        self.assign_sub(variable, ops.where(
+            read, alpha * new_m / (ops.sqrt(new_v) + self.epsilon), 0.0))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("amsgrad", None)
+        config.update(lazy_tables=self.lazy_tables,
+                      square_reads_apart=self.square_reads_apart,
+                      table_names=list(self.table_names))
+        return config
