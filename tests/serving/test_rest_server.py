@@ -65,7 +65,9 @@ def served(trained, tmp_path_factory):
         # A short read timeout, so a stalled request is answered quickly.
         "quick": _start(repository, read_timeout=0.5),
         # One worker and one waiting place: the third request gets 503.
-        "tiny": _start(repository, workers=1, max_queued=1),
+        # The request its tests hold half-sent must outlast their waits on
+        # a loaded machine (the default 10 s read timeout once ran out).
+        "tiny": _start(repository, workers=1, max_queued=1, read_timeout=60),
     }
     yield {
         "models": {1: model, 2: newer},
