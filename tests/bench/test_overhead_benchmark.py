@@ -1,8 +1,12 @@
 import json
 
+import pytest
+
 from tfcvr.bench import overhead_benchmark
 
 
+# 35 s of benchmark rounds: `make test-large` (and CI) runs it.
+@pytest.mark.large
 def test_every_piece_and_step_is_timed(tmp_path):
     from tfcvr.cli.main import main
 
