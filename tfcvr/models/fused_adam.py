@@ -128,16 +128,18 @@ class FusedAdam(keras.optimizers.Adam):
         import tensorflow as tf
 
         values = tf.cast(gradient.values, variable.dtype)
-        if self.square_reads_apart:
-            rows, position = tf.unique(gradient.indices)
-            count = tf.shape(rows)[0]
-            summed = tf.math.unsorted_segment_sum(values, position, count)
-            squares = tf.math.unsorted_segment_sum(tf.square(values), position, count)
-            self.assign_add(v, tf.IndexedSlices(
-                (1 - self.beta_2) / self.beta_2 * (squares - tf.square(summed)), rows))
-        return tf.math.unsorted_segment_sum(
-            values, gradient.indices,
-            tf.shape(variable, out_type=gradient.indices.dtype)[0])
+        table_rows = tf.shape(variable, out_type=gradient.indices.dtype)[0]
+        if not self.square_reads_apart:
+            return tf.math.unsorted_segment_sum(values, gradient.indices, table_rows)
+        rows, position = tf.unique(gradient.indices)
+        count = tf.shape(rows)[0]
+        summed = tf.math.unsorted_segment_sum(values, position, count)
+        squares = tf.math.unsorted_segment_sum(tf.square(values), position, count)
+        self.assign_add(v, tf.IndexedSlices(
+            (1 - self.beta_2) / self.beta_2 * (squares - tf.square(summed)), rows))
+        # The rows are unique: placed, not summed a second time.
+        return tf.scatter_nd(rows[:, None], summed,
+                             tf.stack([table_rows, tf.shape(variable, out_type=rows.dtype)[1]]))
 
     def _fused_update(self, gradient, variable, m, v, learning_rate, powers):
         import tensorflow as tf
