@@ -133,6 +133,25 @@ class CVRModelTest(TestCase):
         for a, b in zip(auc_weights, none_weights):
             self.assertAllClose(a, b, atol=1e-6)
 
+    def test_fit_traces_its_step_once(self):
+        # Variables created inside a traced step would make tf.function
+        # trace it a second time; `fit` builds the optimizer first.
+        if keras.backend.backend() != "tensorflow":
+            self.skipTest("tf.function tracing")
+        schema = self.tiny_schema()
+        features, labels = self.batch(schema, batch_size=32, seed=2)
+        model = ESMM(schema=schema, embedding_dim=4,
+                     backbone_config={"hidden_units": [4]})
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        traced = []
+        step = model.train_step
+        model.train_step = lambda *a: (traced.append(1), step(*a))[1]
+        history = model.fit(features, {k: labels[k] for k in schema.labels},
+                            batch_size=16, epochs=2, verbose=0)
+        self.assertEqual(len(traced), 1)
+        self.assertEqual(len(history.history["loss"]), 2)
+        self.assertTrue(model.optimizer.built)
+
     def test_train_metrics_are_saved_with_the_compile_config(self):
         schema = self.tiny_schema()
         features, _ = self.batch(schema, batch_size=4)

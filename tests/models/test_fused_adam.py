@@ -73,19 +73,29 @@ class FusedAdamTest(TestCase):
 
     def test_table_update_is_keras_adams(self):
         # On TensorFlow each read's square enters v, as in Keras' Adam;
-        # elsewhere the gradient arrives summed, in both.
-        table, init = _table()
-        got = _train(FusedAdam(0.1), table, BATCHES)
-        self.assertAllClose(got, np_adam(init, BATCHES, 0.1, squares_apart=ON_TF),
-                            atol=self.ATOL)
+        # elsewhere the gradient arrives summed, in both. Either scatter
+        # (XLA's or TensorFlow's kernels) gives the same numbers.
         keras_table, _ = _table()
-        self.assertAllClose(got, _train(keras.optimizers.Adam(0.1), keras_table, BATCHES),
-                            atol=2 * self.ATOL)
+        keras_adam = _train(keras.optimizers.Adam(0.1), keras_table, BATCHES)
+        for xla_scatter in (True, False):
+            with self.subTest(xla_scatter=xla_scatter):
+                table, init = _table()
+                got = _train(FusedAdam(0.1, xla_scatter=xla_scatter), table,
+                             BATCHES)
+                self.assertAllClose(
+                    got, np_adam(init, BATCHES, 0.1, squares_apart=ON_TF),
+                    atol=self.ATOL)
+                self.assertAllClose(got, keras_adam, atol=2 * self.ATOL)
 
     def test_square_of_the_summed_reads(self):
-        table, init = _table()
-        got = _train(FusedAdam(0.1, square_reads_apart=False), table, BATCHES)
-        self.assertAllClose(got, np_adam(init, BATCHES, 0.1), atol=self.ATOL)
+        for xla_scatter in (True, False):
+            with self.subTest(xla_scatter=xla_scatter):
+                table, init = _table()
+                got = _train(FusedAdam(0.1, square_reads_apart=False,
+                                       xla_scatter=xla_scatter),
+                             table, BATCHES)
+                self.assertAllClose(got, np_adam(init, BATCHES, 0.1),
+                                    atol=self.ATOL)
 
     def test_lazy_tables_move_only_the_rows_read(self):
         for dense_gradient in (False, True):
@@ -118,9 +128,11 @@ class FusedAdamTest(TestCase):
     def test_config_round_trip(self):
         optimizer = FusedAdam(0.01, beta_1=0.8, weight_decay=1e-4,
                               lazy_tables=True, square_reads_apart=False,
+                              xla_scatter=False,
                               table_names=("embeddings", "extra"))
         restored = FusedAdam.from_config(optimizer.get_config())
         self.assertFalse(restored.square_reads_apart)
+        self.assertFalse(restored.xla_scatter)
         self.assertEqual(restored.table_names, ("embeddings", "extra"))
         self.assertTrue(restored.lazy_tables)
         self.assertAlmostEqual(restored.beta_1, 0.8)
@@ -136,6 +148,8 @@ class FusedAdamTest(TestCase):
             FusedAdam(lazy_tables=1)
         with self.assertRaisesRegex(ValueError, "square_reads_apart=None"):
             FusedAdam(square_reads_apart=None)
+        with self.assertRaisesRegex(ValueError, "xla_scatter='yes'"):
+            FusedAdam(xla_scatter="yes")
 
     def test_make_optimizer_choices(self):
         self.assertFalse(make_optimizer(0.1).lazy_tables)

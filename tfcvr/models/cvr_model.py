@@ -276,6 +276,19 @@ class CVRModel(keras.Model):
         self._compile_config.config["train_metrics"] = train_metrics
         self.train_metrics = train_metrics
 
+    def fit(self, *args, **kwargs):
+        # Without a strategy, Keras on TensorFlow creates the optimizer's
+        # slots inside the first traced step, and a tf.function that
+        # creates variables is traced twice: building them here first
+        # halves the time to the first step (a strategy builds them itself).
+        if (keras.backend.backend() == "tensorflow"
+                and getattr(self, "_distribute_strategy", None) is None
+                and getattr(self, "optimizer", None) is not None
+                and not self.optimizer.built):
+            self.build()
+            self.optimizer.build(self.trainable_variables)
+        return super().fit(*args, **kwargs)
+
     def compile_from_config(self, config):
         # Keras skips compiling a model whose compile() is overridden.
         config = keras.saving.deserialize_keras_object(config)

@@ -34,6 +34,13 @@ class FusedAdam(keras.optimizers.Adam):
     gradient; where a table's gradient arrives dense (JAX; an L2 over the
     whole table) a row counts as read when its gradient is not all zeros.
 
+    A table's sparse gradient (`tf.IndexedSlices`, one row per read) must
+    be made dense for the kernel: with `xla_scatter` (default) one
+    XLA-compiled scatter does it, with the `sum_i g_i^2` of the rows read
+    twice; TensorFlow's own CPU scatter and segment-sum kernels take about
+    twice as long as the whole Adam update (measured on 65k reads of a
+    240k x 16 table: 50 ms against 25 ms per step on 2 cores).
+
     `weight_decay` is Keras' decoupled weight decay (as `AdamW`), applied
     to every row of every variable each step.
 
@@ -48,6 +55,10 @@ class FusedAdam(keras.optimizers.Adam):
             in a batch adds the sum of its reads' squared gradients to `v`,
             as Keras 3's Adam does (default); False: the square of their
             sum. The lazy update always squares the sum.
+        xla_scatter: bool. On TensorFlow, a sparse table gradient is made
+            dense by an XLA-compiled scatter (default); False: by
+            TensorFlow's kernels (the same numbers, slower; for builds
+            without XLA).
         table_names: tuple of str. Names of the table variables. Defaults
             to `("embeddings",)`: the tables of `keras.layers.Embedding`
             and of tfcvr's `FeatureEmbedding`.
@@ -59,12 +70,13 @@ class FusedAdam(keras.optimizers.Adam):
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, weight_decay=None, lazy_tables=False,
-                 square_reads_apart=True, table_names=TABLE_NAMES,
-                 name="fused_adam", **kwargs):
+                 square_reads_apart=True, xla_scatter=True,
+                 table_names=TABLE_NAMES, name="fused_adam", **kwargs):
         if kwargs.pop("amsgrad", False):
             raise ValueError("FusedAdam has no AMSGrad variant. Received: amsgrad=True")
         for flag, value in (("lazy_tables", lazy_tables),
-                            ("square_reads_apart", square_reads_apart)):
+                            ("square_reads_apart", square_reads_apart),
+                            ("xla_scatter", xla_scatter)):
             if not isinstance(value, bool):
                 raise ValueError(f"{flag} must be a bool. Received: {flag}={value!r}")
         if isinstance(table_names, str) or not all(
@@ -79,6 +91,7 @@ class FusedAdam(keras.optimizers.Adam):
                          weight_decay=weight_decay, name=name, **kwargs)
         self.lazy_tables = lazy_tables
         self.square_reads_apart = square_reads_apart
+        self.xla_scatter = xla_scatter
         self.table_names = tuple(table_names)
 
     def build(self, var_list):
@@ -128,18 +141,24 @@ class FusedAdam(keras.optimizers.Adam):
         import tensorflow as tf
 
         values = tf.cast(gradient.values, variable.dtype)
-        table_rows = tf.shape(variable, out_type=gradient.indices.dtype)[0]
+        indices = tf.cast(gradient.indices, "int32")
+        if self.xla_scatter:
+            dense, dv = _xla_dense_gradient(self.square_reads_apart)(
+                indices, values, tf.shape(variable), self.beta_2)
+            if dv is not None:
+                self.assign_add(v, dv)
+            return dense
+        table_rows = tf.shape(variable)[0]
         if not self.square_reads_apart:
-            return tf.math.unsorted_segment_sum(values, gradient.indices, table_rows)
-        rows, position = tf.unique(gradient.indices)
+            return tf.math.unsorted_segment_sum(values, indices, table_rows)
+        rows, position = tf.unique(indices)
         count = tf.shape(rows)[0]
         summed = tf.math.unsorted_segment_sum(values, position, count)
         squares = tf.math.unsorted_segment_sum(tf.square(values), position, count)
         self.assign_add(v, tf.IndexedSlices(
             (1 - self.beta_2) / self.beta_2 * (squares - tf.square(summed)), rows))
         # The rows are unique: placed, not summed a second time.
-        return tf.scatter_nd(rows[:, None], summed,
-                             tf.stack([table_rows, tf.shape(variable, out_type=rows.dtype)[1]]))
+        return tf.scatter_nd(rows[:, None], summed, tf.shape(variable))
 
     def _fused_update(self, gradient, variable, m, v, learning_rate, powers):
         import tensorflow as tf
@@ -191,5 +210,32 @@ class FusedAdam(keras.optimizers.Adam):
         config.pop("amsgrad", None)
         config.update(lazy_tables=self.lazy_tables,
                       square_reads_apart=self.square_reads_apart,
+                      xla_scatter=self.xla_scatter,
                       table_names=list(self.table_names))
         return config
+
+
+_XLA_DENSE_GRADIENTS = {}
+
+
+def _xla_dense_gradient(square_reads_apart):
+    """`f(indices, values, shape, beta_2) -> (dense, dv)`, XLA-compiled once
+    per process: `dense` sums each row's reads `g_i`; with
+    `square_reads_apart`, `dv = (1 - b2) / b2 * (sum_i g_i^2 - (sum_i
+    g_i)^2)` per row, scattered from each read's `g_i^2 - g_i * sum_j g_j`
+    (0 for a row read once), else None."""
+    if square_reads_apart not in _XLA_DENSE_GRADIENTS:
+        import tensorflow as tf
+
+        def dense_gradient(indices, values, shape, beta_2):
+            dense = tf.scatter_nd(indices[:, None], values, shape)
+            if not square_reads_apart:
+                return dense, None
+            beta_2 = tf.cast(beta_2, values.dtype)
+            apart = tf.square(values) - values * tf.gather(dense, indices)
+            return dense, tf.scatter_nd(indices[:, None],
+                                        (1 - beta_2) / beta_2 * apart, shape)
+
+        _XLA_DENSE_GRADIENTS[square_reads_apart] = tf.function(
+            dense_gradient, jit_compile=True, reduce_retracing=True)
+    return _XLA_DENSE_GRADIENTS[square_reads_apart]

@@ -65,6 +65,17 @@ class GraphPropagationTest(TestCase):
         self.assertEqual(tuple(out.shape), (2, 3, 2))
         self.assertAllClose(out[1], layer([table, ids[1]]))
 
+    def test_row_offset_reads_the_nodes_out_of_a_larger_table(self):
+        table = np.random.default_rng(7).normal(size=(15, 3)).astype("float32")
+        ids = np.array([0, 4, 8, 8], "int32")
+        for hops in (1, 2):
+            with self.subTest(hops=hops):
+                layer = self.layer(hops=hops)
+                self.assertAllClose(
+                    layer([table, ids], row_offset=5),
+                    layer([table[5:14], ids]),
+                )
+
     def test_no_graph_is_w_self_times_the_table(self):
         table = np.random.default_rng(3).normal(size=(5, 2)).astype("float32")
         layer = GraphPropagation(5, 2, self_weight=0.5, hops=2)

@@ -170,6 +170,21 @@ class CSTWATest(EstimatorTestCase):
             self.assertAllClose(fields[:, index], expected, atol=1e-6)
             self.assertGreater(np.abs(expected - plain[:, index]).max(), 1e-3)
 
+    def test_cvr_table_gradient_stays_sparse(self):
+        # The Structure Migrator gathers from the fused variable itself: a
+        # slice of it would copy the table and densify its gradient.
+        if keras.backend.backend() != "tensorflow":
+            self.skipTest("IndexedSlices are TensorFlow's sparse gradients")
+        import tensorflow as tf
+
+        model = self.model()
+        features, _ = self.batch(model.schema, batch_size=8)
+        table = model.cvr_embedding.embeddings
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(model._cvr_inputs(features))
+        self.assertIsInstance(tape.gradient(total, table.value),
+                              tf.IndexedSlices)
+
     def test_reserved_rows_have_no_neighbours(self):
         model = self.model()
         for propagation in model.propagations.values():

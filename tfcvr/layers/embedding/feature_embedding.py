@@ -300,6 +300,18 @@ class FeatureEmbedding(keras.layers.Layer):
         start, rows = self.table_rows[name]
         return self.embeddings[start:start + rows]
 
+    def table_rows_of(self, name):
+        """`(variable, first_row)`: the variable holding table `name` and
+        the row where it starts (the fused variable and its offset, or the
+        per-table layer's variable and 0), for layers that gather the
+        table's rows themselves (`GraphPropagation(row_offset=...)`):
+        gathering from the variable keeps the gradient sparse, where
+        `table(name)`, a slice, would copy the fused table on every step."""
+        self.table(name)  # validates the name
+        if self.table_layout == "per_table":
+            return self.tables[name].embeddings, 0
+        return self.embeddings, self.table_rows[name][0]
+
     # === Layout conversion and serialization ===
 
     def fused_table(self):

@@ -33,8 +33,13 @@ class GraphPropagation(keras.layers.Layer):
         hops: int. `H >= 1`. Defaults to 1.
         layer_combination: str. `"last"` or `"mean"`. Defaults to `"last"`.
 
-    Call: `[table, ids]`, `table` `(N, d)` (the trainable embedding matrix,
-    passed as a tensor), `ids` int of any shape; returns `ids.shape + (d,)`.
+    Call: `[table, ids]`, `table` `(rows, d)` (the trainable embedding
+    matrix, passed as a tensor) whose rows `row_offset ... row_offset + N`
+    are the graph's nodes, `ids` int node ids of any shape; returns
+    `ids.shape + (d,)`. `row_offset` (default 0) lets the graph read its
+    node rows out of a larger fused table (`FeatureEmbedding.table_rows_of`)
+    without slicing it, which would copy the table and make its gradient
+    dense on every step.
 
     Example:
         propagation = tfcvr.layers.GraphPropagation(num_nodes=n, num_neighbours=10)
@@ -111,24 +116,24 @@ class GraphPropagation(keras.layers.Layer):
         self.neighbour_indices.assign(indices.astype("int32"))
         self.neighbour_weights.assign(weights)
 
-    def call(self, inputs):
+    def call(self, inputs, row_offset=0):
         table, ids = inputs
         ids = ops.cast(ids, "int32")
-        levels = self._levels(table, ids, self.hops)
+        levels = self._levels(table, ids, self.hops, row_offset)
         if self.layer_combination == "last":
             return levels[-1]
         return ops.mean(ops.stack(levels, axis=0), axis=0)
 
-    def _levels(self, table, ids, hops):
+    def _levels(self, table, ids, hops, row_offset):
         """`[e^(0)_ids, ..., e^(hops)_ids]` with `e^(h) = Â e^(h-1)`."""
         if hops == 0:
-            return [ops.take(table, ids, axis=0)]
-        own = self._levels(table, ids, hops - 1)
+            return [ops.take(table, ids + row_offset, axis=0)]
+        own = self._levels(table, ids, hops - 1, row_offset)
         neighbours = ops.take(self.neighbour_indices, ids, axis=0)
         alpha = ops.cast(
             ops.take(self.neighbour_weights, ids, axis=0), table.dtype
         )
-        around = self._levels(table, neighbours, hops - 1)[-1]
+        around = self._levels(table, neighbours, hops - 1, row_offset)[-1]
         step = self.self_weight * own[-1] + ops.sum(
             ops.expand_dims(alpha, -1) * around, axis=-2
         )

@@ -437,13 +437,14 @@ class CSTWA(CVRModel):
                 if propagation is None:
                     columns.append(fields[:, index])
                     continue
-                table = self.cvr_embedding.table(
+                table, first_row = self.cvr_embedding.table_rows_of(
                     spec.embedding_group or spec.name
                 )
                 ids = ops.reshape(ops.cast(features[spec.name], "int32"), (-1,))
-                columns.append(
-                    ops.cast(propagation([table, ids]), fields.dtype)
-                )
+                columns.append(ops.cast(
+                    propagation([table, ids], row_offset=first_row),
+                    fields.dtype,
+                ))
             fields = ops.stack(columns, axis=1)
         return ops.reshape(
             fields, (-1, len(self.schema.features) * self.embedding_dim)
