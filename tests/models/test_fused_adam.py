@@ -97,6 +97,42 @@ class FusedAdamTest(TestCase):
                 self.assertAllClose(got, np_adam(init, BATCHES, 0.1),
                                     atol=self.ATOL)
 
+    @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
+    def test_xla_scatter_pads_to_a_power_of_two_and_sums_like_the_kernels(self):
+        from tfcvr.models import fused_adam
+
+        rng = np.random.default_rng(1)
+        shape = np.array([40, 3], "int32")
+        for count in (1, 3, 64, 1000):
+            indices = rng.integers(0, 40, count).astype("int32")
+            values = rng.normal(size=(count, 3)).astype("float32")
+            for apart in (True, False):
+                with self.subTest(count=count, apart=apart):
+                    got = fused_adam._padded_xla_scatter(
+                        indices, values, shape, apart)
+                    want = fused_adam._kernel_scatter(
+                        indices, values, shape, apart)
+                    self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+        self.assertEqual(fused_adam.XLA_MIN_READS, 4096)
+
+    @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
+    def test_a_step_of_many_reads_keeps_keras_numbers(self):
+        # 5000 reads, over 800 per row: past XLA_MIN_READS, so the XLA
+        # scatter runs, and where adding `sum g^2 - (sum g)^2` to the
+        # kernel's `v` would cancel digits (2.7e-3 off here).
+        batches = [list(np.random.default_rng(2).integers(0, ROWS, 5000)),
+                   [0, 1, 1, 2]]
+        table, init = _table()
+        want = np_adam(init, batches, 0.1, squares_apart=True)
+        for name, optimizer in (("xla", FusedAdam(0.1)),
+                                ("kernels", FusedAdam(0.1, xla_scatter=False)),
+                                ("keras", keras.optimizers.Adam(0.1))):
+            with self.subTest(name):
+                table, _ = _table()
+                got = _train(optimizer, table, batches)
+                self.assertAllClose(got, want, atol=1e-4, rtol=1e-5)
+        self.assertGreater(np.abs(want - init).max(), 1.0)
+
     def test_lazy_tables_move_only_the_rows_read(self):
         for dense_gradient in (False, True):
             table, init = _table()

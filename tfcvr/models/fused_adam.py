@@ -6,6 +6,9 @@ from tfcvr.serialization import register_serializable
 # Keras names the table of `keras.layers.Embedding` and of tfcvr's fused
 # `FeatureEmbedding` alike.
 TABLE_NAMES = ("embeddings",)
+# Below this many row reads per step TensorFlow's own kernels cost little,
+# and the update skips XLA (and its compiles: tests, small batches).
+XLA_MIN_READS = 4096
 
 
 @register_serializable
@@ -24,8 +27,9 @@ class FusedAdam(keras.optimizers.Adam):
     Keras 3's: its Adam on TensorFlow lets each read of a table row in a
     batch enter `v` as its own square (`sum_i g_i^2`; tf.keras, PyTorch and
     Keras on JAX use `(sum_i g_i)^2`), and so does this one unless
-    `square_reads_apart=False`. Other backends run Keras' Adam (XLA fuses
-    it).
+    `square_reads_apart=False` (a table's `v` is set to Keras' value
+    first and the kernel, run with `beta2=1`, keeps it). Other backends
+    run Keras' Adam (XLA fuses it).
 
     `lazy_tables=True` is the lazy Adam of sparse-feature training (TF 1's
     `LazyAdamOptimizer`, PyTorch's `SparseAdam`): a table row the batch does
@@ -37,9 +41,11 @@ class FusedAdam(keras.optimizers.Adam):
     A table's sparse gradient (`tf.IndexedSlices`, one row per read) must
     be made dense for the kernel: with `xla_scatter` (default) one
     XLA-compiled scatter does it, with the `sum_i g_i^2` of the rows read
-    twice; TensorFlow's own CPU scatter and segment-sum kernels take about
-    twice as long as the whole Adam update (measured on 65k reads of a
-    240k x 16 table: 50 ms against 25 ms per step on 2 cores).
+    twice, whenever a step reads at least `XLA_MIN_READS` (4096) rows.
+    TensorFlow's own CPU scatter and segment-sum kernels cost a fixed
+    amount per distinct row: about twice XLA's on 65k reads of 57k rows
+    of a 240k x 16 table (the whole table update 50 ms against 25 ms per
+    step on 2 cores), about the same on a Zipf-like batch (6k rows).
 
     `weight_decay` is Keras' decoupled weight decay (as `AdamW`), applied
     to every row of every variable each step.
@@ -122,10 +128,14 @@ class FusedAdam(keras.optimizers.Adam):
                 return self._update_read_rows(gradient, variable, m, v,
                                               learning_rate, powers)
             if not lazy:
+                beta_2 = self.beta_2
                 if sparse:
-                    gradient = self._summed_rows(gradient, variable, v)
+                    gradient, v_done = self._summed_rows(gradient, variable, v)
+                    if v_done:
+                        # `v` holds its new value: the kernel keeps it.
+                        beta_2 = 1.0
                 return self._fused_update(gradient, variable, m, v,
-                                          learning_rate, powers)
+                                          learning_rate, powers, beta_2)
         self._update_nonzero_rows(gradient, variable, m, v, learning_rate,
                                   powers)
 
@@ -134,33 +144,32 @@ class FusedAdam(keras.optimizers.Adam):
                 / (1 - powers[0]))
 
     def _summed_rows(self, gradient, variable, v):
-        """The dense gradient of a sparse one; with `square_reads_apart`,
-        first adds to `v` what Keras' `sum_i g_i^2` differs from the
-        kernel's `(sum_i g_i)^2` by, over `b2`, which the kernel multiplies
-        `v` with."""
+        """`(dense, v_done)`: the dense gradient of a sparse one; with
+        `square_reads_apart`, `v` is first set to Keras'
+        `b2 v + (1 - b2) sum_i g_i^2` (`v_done`), which the kernel then
+        keeps with `beta2=1` (its bias correction reads `beta2_power`
+        alone): exact, where adding the difference to the kernel's
+        `(sum_i g_i)^2` would cancel digits on a row read hundreds of
+        times."""
         import tensorflow as tf
 
-        values = tf.cast(gradient.values, variable.dtype)
-        indices = tf.cast(gradient.indices, "int32")
+        reads = (tf.cast(gradient.indices, "int32"),
+                 tf.cast(gradient.values, variable.dtype),
+                 tf.shape(variable), self.square_reads_apart)
         if self.xla_scatter:
-            dense, dv = _xla_dense_gradient(self.square_reads_apart)(
-                indices, values, tf.shape(variable), self.beta_2)
-            if dv is not None:
-                self.assign_add(v, dv)
-            return dense
-        table_rows = tf.shape(variable)[0]
+            scatter = tf.cond(tf.size(reads[0]) >= XLA_MIN_READS,
+                              lambda: _padded_xla_scatter(*reads),
+                              lambda: _kernel_scatter(*reads))
+        else:
+            scatter = _kernel_scatter(*reads)
         if not self.square_reads_apart:
-            return tf.math.unsorted_segment_sum(values, indices, table_rows)
-        rows, position = tf.unique(indices)
-        count = tf.shape(rows)[0]
-        summed = tf.math.unsorted_segment_sum(values, position, count)
-        squares = tf.math.unsorted_segment_sum(tf.square(values), position, count)
-        self.assign_add(v, tf.IndexedSlices(
-            (1 - self.beta_2) / self.beta_2 * (squares - tf.square(summed)), rows))
-        # The rows are unique: placed, not summed a second time.
-        return tf.scatter_nd(rows[:, None], summed, tf.shape(variable))
+            return scatter, False
+        dense, squares = scatter
+        self.assign(v, self.beta_2 * v + (1 - self.beta_2) * squares)
+        return dense, True
 
-    def _fused_update(self, gradient, variable, m, v, learning_rate, powers):
+    def _fused_update(self, gradient, variable, m, v, learning_rate, powers,
+                      beta_2):
         import tensorflow as tf
 
         dtype = variable.dtype
@@ -168,7 +177,7 @@ class FusedAdam(keras.optimizers.Adam):
             var=variable.handle, m=m.handle, v=v.handle,
             beta1_power=powers[0], beta2_power=powers[1],
             lr=tf.cast(learning_rate, dtype),
-            beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
+            beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(beta_2, dtype),
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
 
     def _update_read_rows(self, gradient, variable, m, v, learning_rate,
@@ -215,27 +224,55 @@ class FusedAdam(keras.optimizers.Adam):
         return config
 
 
-_XLA_DENSE_GRADIENTS = {}
+def _kernel_scatter(indices, values, shape, with_squares):
+    """Each row's reads summed, `(rows, dim)`; with `with_squares` also
+    their squares summed, by TensorFlow's kernels."""
+    import tensorflow as tf
+
+    if not with_squares:
+        return tf.math.unsorted_segment_sum(values, indices, shape[0])
+    rows, position = tf.unique(indices)
+    count = tf.shape(rows)[0]
+    summed = tf.math.unsorted_segment_sum(values, position, count)
+    squares = tf.math.unsorted_segment_sum(tf.square(values), position, count)
+    # The rows are unique: placed, not summed a second time.
+    return (tf.scatter_nd(rows[:, None], summed, shape),
+            tf.scatter_nd(rows[:, None], squares, shape))
 
 
-def _xla_dense_gradient(square_reads_apart):
-    """`f(indices, values, shape, beta_2) -> (dense, dv)`, XLA-compiled once
-    per process: `dense` sums each row's reads `g_i`; with
-    `square_reads_apart`, `dv = (1 - b2) / b2 * (sum_i g_i^2 - (sum_i
-    g_i)^2)` per row, scattered from each read's `g_i^2 - g_i * sum_j g_j`
-    (0 for a row read once), else None."""
-    if square_reads_apart not in _XLA_DENSE_GRADIENTS:
+def _padded_xla_scatter(indices, values, shape, with_squares):
+    """`_kernel_scatter` by one XLA-compiled scatter. The reads are padded
+    with zero gradients on row 0 to a power of two, so a step whose read
+    count changes (multi-valued fields, the last batch) compiles one of a
+    few shapes, not one per count."""
+    import tensorflow as tf
+
+    count = tf.maximum(tf.size(indices), 1)
+    # 2^floor(log2 count), then doubled if short: exact despite the float log.
+    size = 2 ** tf.cast(tf.math.floor(tf.math.log(tf.cast(count, "float32"))
+                                      / tf.math.log(2.0)), "int32")
+    size = tf.where(size < count, 2 * size, size)
+    padding = [[0, size - tf.size(indices)]]
+    return _xla_scatter(with_squares)(
+        tf.pad(indices, padding), tf.pad(values, padding + [[0, 0]]), shape)
+
+
+_XLA_SCATTERS = {}
+
+
+def _xla_scatter(with_squares):
+    """`_kernel_scatter(indices, values, shape, with_squares)`,
+    XLA-compiled once per process."""
+    if with_squares not in _XLA_SCATTERS:
         import tensorflow as tf
 
-        def dense_gradient(indices, values, shape, beta_2):
+        def scatter(indices, values, shape):
             dense = tf.scatter_nd(indices[:, None], values, shape)
-            if not square_reads_apart:
-                return dense, None
-            beta_2 = tf.cast(beta_2, values.dtype)
-            apart = tf.square(values) - values * tf.gather(dense, indices)
-            return dense, tf.scatter_nd(indices[:, None],
-                                        (1 - beta_2) / beta_2 * apart, shape)
+            if not with_squares:
+                return dense
+            return dense, tf.scatter_nd(indices[:, None], tf.square(values),
+                                        shape)
 
-        _XLA_DENSE_GRADIENTS[square_reads_apart] = tf.function(
-            dense_gradient, jit_compile=True, reduce_retracing=True)
-    return _XLA_DENSE_GRADIENTS[square_reads_apart]
+        _XLA_SCATTERS[with_squares] = tf.function(
+            scatter, jit_compile=True, reduce_retracing=True)
+    return _XLA_SCATTERS[with_squares]
