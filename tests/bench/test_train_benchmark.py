@@ -13,6 +13,8 @@ from tfcvr.features import keys
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(tfcvr.__file__)))
 
 
+# A JAX process of its own on two host devices (about 20 s): `make test-large`.
+@pytest.mark.large
 def test_synthetic_source_runs_under_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
     out = tmp_path / "train.jsonl"

@@ -116,6 +116,8 @@ def test_a_ctr_model_of_another_vocabulary_is_refused(two_stage, tmp_path):
     assert "stage 2/2" not in out
 
 
+# Export, check and a REST server in one (about 25 s): `make test-large`.
+@pytest.mark.large
 def test_export_check_and_serve_carry_the_graph(two_stage, capsys):
     root, _, model_dir, _ = two_stage
     out = os.path.join(root, "saved_models", "cstwa")
