@@ -116,10 +116,48 @@ class FusedAdamTest(TestCase):
         self.assertEqual(fused_adam.XLA_MIN_READS, 4096)
 
     @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
+    def test_reads_added_ahead_by_xla_equal_the_kernels(self):
+        import tensorflow as tf
+
+        from tfcvr.models import fused_adam
+
+        rng = np.random.default_rng(3)
+        start = rng.normal(size=(2, 40, 3)).astype("float32")
+        for count in (1, 3, 64, 1000):
+            indices = rng.integers(0, 40, count).astype("int32")
+            values = rng.normal(size=(count, 3)).astype("float32")
+            slots = {}
+            for name, add in (("xla", fused_adam._padded_xla_add_ahead),
+                              ("kernels", fused_adam._kernel_add_ahead)):
+                m, v = tf.Variable(start[0]), tf.Variable(start[1])
+                add(m, v, indices, values, 0.5, 0.25)
+                slots[name] = (m.numpy(), v.numpy())
+            want_m, want_v = start[0].copy(), start[1].copy()
+            np.add.at(want_m, indices, 0.5 * values)
+            np.add.at(want_v, indices, 0.25 * values ** 2)
+            with self.subTest(count=count):
+                for got in slots.values():
+                    self.assertAllClose(got[0], want_m, atol=1e-5)
+                    self.assertAllClose(got[1], want_v, atol=1e-5)
+
+    def test_a_beta_of_zero_takes_the_dense_way(self):
+        # (1 - b) / b has no value at b = 0: the reads are scattered dense.
+        for beta_1, beta_2 in ((0.0, 0.999), (0.9, 0.0)):
+            with self.subTest(beta_1=beta_1, beta_2=beta_2):
+                table, init = _table()
+                got = _train(FusedAdam(0.1, beta_1=beta_1, beta_2=beta_2),
+                             table, BATCHES)
+                self.assertAllClose(
+                    got, np_adam(init, BATCHES, 0.1, b1=beta_1, b2=beta_2,
+                                 squares_apart=ON_TF),
+                    atol=self.ATOL)
+
+    @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
     def test_a_step_of_many_reads_keeps_keras_numbers(self):
         # 5000 reads, over 800 per row: past XLA_MIN_READS, so the XLA
         # scatter runs, and where adding `sum g^2 - (sum g)^2` to the
-        # kernel's `v` would cancel digits (2.7e-3 off here).
+        # kernel's `v` would cancel digits (2.7e-3 off here); the reads
+        # added ahead into `m` and `v` are positive terms only.
         batches = [list(np.random.default_rng(2).integers(0, ROWS, 5000)),
                    [0, 1, 1, 2]]
         table, init = _table()

@@ -213,7 +213,10 @@ class FeatureEmbedding(keras.layers.Layer):
                 self.compute_dtype,
             )
             num_single = len(self._single)
-            if num_single:
+            if num_single and not self._multi:
+                # A slice of it all would cost a full-size zero gradient.
+                blocks.append(vectors)
+            elif num_single:
                 blocks.append(vectors[:, :num_single])
             start = num_single
             pooled = []
