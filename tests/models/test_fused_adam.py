@@ -176,9 +176,29 @@ class FusedAdamTest(TestCase):
             table, init = _table()
             got = _train(FusedAdam(0.1, lazy_tables=True), table, BATCHES,
                          dense_gradient=dense_gradient)
-            self.assertAllClose(got, np_adam(init, BATCHES, 0.1, lazy=True),
-                                atol=self.ATOL)
+            # A dense gradient arrives with each row's reads summed.
+            apart = ON_TF and not dense_gradient
+            self.assertAllClose(
+                got, np_adam(init, BATCHES, 0.1, lazy=True,
+                             squares_apart=apart), atol=self.ATOL)
             np.testing.assert_array_equal(got[5], init[5])
+
+    def test_lazy_tables_square_as_told(self):
+        # Reads added ahead past XLA_MIN_READS, by the kernels below it,
+        # summed per row with square_reads_apart=False or a beta of 0.
+        batches = [list(np.random.default_rng(4).integers(0, ROWS - 1, 5000)),
+                   *BATCHES]
+        for kwargs in ({}, {"xla_scatter": False},
+                       {"square_reads_apart": False}, {"beta_1": 0.0}):
+            with self.subTest(**kwargs):
+                table, init = _table()
+                got = _train(FusedAdam(0.1, lazy_tables=True, **kwargs),
+                             table, batches)
+                want = np_adam(
+                    init, batches, 0.1, lazy=True, b1=kwargs.get("beta_1", 0.9),
+                    squares_apart=ON_TF and kwargs.get("square_reads_apart", True))
+                self.assertAllClose(got, want, atol=1e-4, rtol=1e-5)
+                np.testing.assert_array_equal(got[5], init[5])
 
     def test_other_variables_are_never_lazy(self):
         kernel, init = _table(name="kernel")

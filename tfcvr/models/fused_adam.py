@@ -27,9 +27,8 @@ class FusedAdam(keras.optimizers.Adam):
     Keras 3's: its Adam on TensorFlow lets each read of a table row in a
     batch enter `v` as its own square (`sum_i g_i^2`; tf.keras, PyTorch and
     Keras on JAX use `(sum_i g_i)^2`), and so does this one unless
-    `square_reads_apart=False` (a table's `v` is set to Keras' value
-    first and the kernel, run with `beta2=1`, keeps it). Other backends
-    run Keras' Adam (XLA fuses it).
+    `square_reads_apart=False`. Other backends run Keras' Adam (XLA fuses
+    it).
 
     `lazy_tables=True` is the lazy Adam of sparse-feature training (TF 1's
     `LazyAdamOptimizer`, PyTorch's `SparseAdam`): a table row the batch does
@@ -37,6 +36,7 @@ class FusedAdam(keras.optimizers.Adam):
     are touched. On TensorFlow those are the indices of the sparse
     gradient; where a table's gradient arrives dense (JAX; an L2 over the
     whole table) a row counts as read when its gradient is not all zeros.
+    The rows read take their reads as below, then only they are updated.
 
     A table's sparse gradient (`tf.IndexedSlices`, one row per read) never
     becomes a dense gradient: its reads are added ahead into `m` and `v`,
@@ -52,7 +52,9 @@ class FusedAdam(keras.optimizers.Adam):
     the reads were scattered into two dense tables first (2 CPU cores).
     `beta_1` or `beta_2` of 0, and `square_reads_apart=False` (which needs
     each row's summed reads), take the dense way: a scatter (XLA's, or
-    TensorFlow's kernels) makes the gradient dense.
+    TensorFlow's kernels) makes the gradient dense, a table's `v` is set
+    first and the kernel, run with `beta2=1`, keeps it; lazily, the reads
+    are summed per row.
 
     `weight_decay` is Keras' decoupled weight decay (as `AdamW`), applied
     to every row of every variable each step.
@@ -67,7 +69,7 @@ class FusedAdam(keras.optimizers.Adam):
         square_reads_apart: bool. On TensorFlow, a row read several times
             in a batch adds the sum of its reads' squared gradients to `v`,
             as Keras 3's Adam does (default); False: the square of their
-            sum. The lazy update always squares the sum.
+            sum. Lazy or not.
         xla_scatter: bool. On TensorFlow, a sparse table gradient is made
             dense by an XLA-compiled scatter (default); False: by
             TensorFlow's kernels (the same numbers, slower; for builds
@@ -217,17 +219,30 @@ class FusedAdam(keras.optimizers.Adam):
     def _update_read_rows(self, gradient, variable, m, v, learning_rate,
                           powers):
         """TensorFlow, lazy: gathers, updates and scatters back the rows
-        read."""
+        read (their reads added ahead into `m` and `v` as the dense update
+        does, or with `square_reads_apart=False` summed per row)."""
         import tensorflow as tf
 
-        rows, position = tf.unique(gradient.indices)
-        g = tf.math.unsorted_segment_sum(
-            tf.cast(gradient.values, variable.dtype), position, tf.shape(rows)[0])
         # `.value` is the tf.Variable: a row gather, not a read of the table
         # (which would make the scatters below copy it).
-        m_rows = self.beta_1 * tf.gather(m.value, rows) + (1 - self.beta_1) * g
-        v_rows = (self.beta_2 * tf.gather(v.value, rows)
-                  + (1 - self.beta_2) * tf.square(g))
+        if self._adds_reads_ahead():
+            rows = tf.unique(tf.cast(gradient.indices, "int32"))[0]
+            self._add_reads_ahead(gradient, variable, m, v)
+            m_rows = self.beta_1 * tf.gather(m.value, rows)
+            v_rows = self.beta_2 * tf.gather(v.value, rows)
+        else:
+            rows, position = tf.unique(gradient.indices)
+            g = tf.math.unsorted_segment_sum(
+                tf.cast(gradient.values, variable.dtype), position,
+                tf.shape(rows)[0])
+            m_rows = (self.beta_1 * tf.gather(m.value, rows)
+                      + (1 - self.beta_1) * g)
+            squares = (tf.math.unsorted_segment_sum(
+                tf.square(tf.cast(gradient.values, variable.dtype)),
+                position, tf.shape(rows)[0])
+                if self.square_reads_apart else tf.square(g))
+            v_rows = (self.beta_2 * tf.gather(v.value, rows)
+                      + (1 - self.beta_2) * squares)
         self.assign(m, tf.IndexedSlices(m_rows, rows))
         self.assign(v, tf.IndexedSlices(v_rows, rows))
         alpha = self._alpha(learning_rate, powers, variable.dtype)
