@@ -98,7 +98,7 @@ class FusedAdamTest(TestCase):
                                     atol=self.ATOL)
 
     @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
-    def test_xla_scatter_pads_to_a_power_of_two_and_sums_like_the_kernels(self):
+    def test_xla_scatter_sums_like_the_kernels(self):
         from tfcvr.models import fused_adam
 
         rng = np.random.default_rng(1)
@@ -114,6 +114,29 @@ class FusedAdamTest(TestCase):
                         indices, values, shape, apart)
                     self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
         self.assertEqual(fused_adam.XLA_MIN_READS, 4096)
+
+    @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
+    def test_reads_are_padded_to_eight_sizes_per_power_of_two(self):
+        from tfcvr.models import fused_adam
+
+        sizes = {}
+        for count in [1, 2, 7, 8, 9, *range(4090, 8200, 7), 65536, 65537,
+                      70000, 131071]:
+            indices, values = fused_adam._padded(
+                np.ones(count, "int32"), np.ones((count, 2), "float32"))
+            size = int(indices.shape[0])
+            with self.subTest(count=count):
+                self.assertGreaterEqual(size, count)
+                self.assertLessEqual(size, count + count // 8 + 1)
+                self.assertEqual(values.shape, (size, 2))
+                # The padding reads row 0 with a zero gradient.
+                self.assertEqual(float(np.abs(values[count:]).sum()), 0.0)
+                self.assertEqual(int(np.abs(indices[count:]).sum()), 0)
+            sizes.setdefault(int(np.log2(count)), set()).add(size)
+        self.assertLessEqual(len(sizes[12]), 9)
+        self.assertEqual(int(fused_adam._padded(
+            np.ones(65536, "int32"), np.ones((65536, 2), "float32"))[0].shape[0]),
+            65536)
 
     @pytest.mark.skipif(not ON_TF, reason="TensorFlow's sparse gradients")
     def test_reads_added_ahead_by_xla_equal_the_kernels(self):

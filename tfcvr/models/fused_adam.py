@@ -290,16 +290,21 @@ def _kernel_scatter(indices, values, shape, with_squares):
 
 
 def _padded(indices, values):
-    """The reads padded with zero gradients on row 0 to a power of two, so
-    that a step whose read count changes (multi-valued fields, the last
-    batch) compiles one of a few shapes, not one per count."""
+    """The reads padded with zero gradients on row 0 to one of 8 sizes per
+    power of two (a multiple of 2^floor(log2 count) / 8, at most 1/8 more
+    reads), so that a step whose read count changes (multi-valued fields,
+    the last batch) compiles one of a few shapes, not one per count."""
     import tensorflow as tf
 
     count = tf.maximum(tf.size(indices), 1)
-    # 2^floor(log2 count), then doubled if short: exact despite the float log.
-    size = 2 ** tf.cast(tf.math.floor(tf.math.log(tf.cast(count, "float32"))
-                                      / tf.math.log(2.0)), "int32")
-    size = tf.where(size < count, 2 * size, size)
+    # 2^floor(log2 count), halved or doubled if off: exact despite the
+    # float log.
+    power = 2 ** tf.cast(tf.math.floor(tf.math.log(tf.cast(count, "float32"))
+                                       / tf.math.log(2.0)), "int32")
+    power = tf.where(power > count, power // 2, power)
+    power = tf.where(2 * power <= count, 2 * power, power)
+    step = tf.maximum(power // 8, 1)
+    size = (count + step - 1) // step * step
     padding = [[0, size - tf.size(indices)]]
     return tf.pad(indices, padding), tf.pad(values, padding + [[0, 0]])
 

@@ -431,11 +431,14 @@ class CSTWA(CVRModel):
         the migrated structure; `(batch, num_fields * dim)`."""
         fields = self.cvr_embedding(features)
         if self.use_structure_migrator:
+            # One unstack, whose gradient is one stack, where a slice per
+            # field would each cost a full-size zero gradient.
+            unstacked = ops.unstack(fields, axis=1)
             columns = []
             for index, spec in enumerate(self.schema.features):
                 propagation = self.propagations.get(spec.name)
                 if propagation is None:
-                    columns.append(fields[:, index])
+                    columns.append(unstacked[index])
                     continue
                 table, first_row = self.cvr_embedding.table_rows_of(
                     spec.embedding_group or spec.name
