@@ -23,7 +23,9 @@ class InProcessRunner:
     notebook. What it gives up: a crash takes the caller down with it, there
     is no timeout, and `peak_rss_mb` is the peak of the whole process so
     far (the cells' memory is not their own). A task that raises gives a
-    failed result with its one-line error, like a failed child.
+    failed result with its one-line error, like a failed child. A dataset
+    is encoded for training in this process too (a child dataset task
+    starts one more process for it, to keep TensorFlow out of its own).
 
     Args:
         keep_logs: bool. Keep the simulated raw CSV logs next to each
@@ -56,7 +58,7 @@ class InProcessRunner:
     def prepare_dataset(self, dataset, path, work_dir):
         os.makedirs(work_dir, exist_ok=True)
         task = {"task": "dataset", "dataset": dataset.to_dict(), "path": path,
-                "keep_logs": self.keep_logs}
+                "keep_logs": self.keep_logs, "encode_in_process": True}
         return self._run(prepare_dataset, task)
 
     def run_cell(self, cell, data_dir, work_dir):
