@@ -30,9 +30,10 @@ class InProcessRunner:
     Args:
         keep_logs: bool. Keep the simulated raw CSV logs next to each
             dataset. Defaults to False.
-        run_eagerly: bool. Train without tracing graphs: on the few batches
-            of a notebook-sized grid tracing costs more than it saves. The
-            rows then report no examples/s. Defaults to False.
+        run_eagerly: bool. Train without tracing graphs (to debug a cell);
+            the rows then report no examples/s. A traced fit is the faster
+            already on a notebook-sized grid (one epoch of 18 batches: about
+            3 s against 5 s). Defaults to False.
     """
 
     def __init__(self, keep_logs=False, run_eagerly=False):
