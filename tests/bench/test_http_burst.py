@@ -31,7 +31,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def stub_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.statuses = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: `shutdown` waits up to one poll interval (0.5 s by
+    # default).
+    thread = threading.Thread(target=server.serve_forever,
+                              kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield server
     server.shutdown()

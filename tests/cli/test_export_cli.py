@@ -48,7 +48,22 @@ def _in_process_outputs(saved_model_dir, rows, schema, timeout=300):
     return results
 
 
+def test_export_with_check(model_dir, tmp_path, capsys, monkeypatch):
+    # The check's fresh process is tested in test_check_saved_model, and
+    # the command with it below.
+    monkeypatch.setattr(check_module, "outputs_in_fresh_process",
+                        _in_process_outputs)
+    _export_with_check(model_dir, tmp_path, capsys)
+
+
+# The command above with its real fresh process (TensorFlow imported
+# again, most of its time): `make test-large`.
+@pytest.mark.large
 def test_export_with_check_in_a_fresh_process(model_dir, tmp_path, capsys):
+    _export_with_check(model_dir, tmp_path, capsys)
+
+
+def _export_with_check(model_dir, tmp_path, capsys):
     out = tmp_path / "saved_models" / "esmm"
     code = main(["export", "--model-dir", model_dir, "--out", str(out),
                  "--check", "--check-rows", "16"])

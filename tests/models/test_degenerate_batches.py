@@ -10,7 +10,7 @@ from keras import ops
 from tfcvr.features import keys
 from tfcvr.models import ESTIMATORS
 from tfcvr.testing import TestCase
-from tfcvr.testing.gradients import backend_gradients
+from tfcvr.testing.gradients import backend_value_and_gradients
 
 BATCH = 8
 LABEL_CASES = {
@@ -51,11 +51,10 @@ class DegenerateBatchTest(TestCase):
 
                     with self.subTest(estimator=name, labels=case,
                                       saturated=saturated):
-                        arrays = [y_pred[k] for k in names]
-                        value = ops.convert_to_numpy(loss(*arrays))
+                        value, grads = backend_value_and_gradients(
+                            loss, *[y_pred[k] for k in names])
                         self.assertTrue(np.isfinite(value), value)
-                        for key, grad in zip(
-                                names, backend_gradients(loss, *arrays)):
+                        for key, grad in zip(names, grads):
                             self.assertTrue(np.all(np.isfinite(grad)), key)
 
     def test_finite_objective_and_gradients(self):

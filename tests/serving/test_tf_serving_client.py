@@ -62,7 +62,10 @@ class _Stub:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        # A short poll: `shutdown` waits up to one poll interval (0.5 s by
+        # default, in every test's teardown).
         self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.01},
                                        daemon=True)
         self.thread.start()
 

@@ -2,8 +2,9 @@
 deterministic, stopped by a non-finite loss, refusing an empty training
 split, warning about a split without clicks or conversions.
 
-The runs that train are subprocesses (each bounded by a timeout) because
-`--deterministic` and a SIGKILL act on the whole process.
+The killed, resumed and deterministic runs are subprocesses (each bounded
+by a timeout) because `--deterministic` and a SIGKILL act on the whole
+process; the others run `main` in this process.
 """
 
 import json
@@ -146,14 +147,15 @@ def test_killed_run_resumes_and_deterministic_runs_agree(long_data, tmp_path):
     assert (config["replicas"], config["per_replica_batch_size"]) == (1, 8)
 
 
-def test_non_finite_loss_stops_training(tmp_path):
+def test_non_finite_loss_stops_training(tmp_path, capsys):
     data = write_tiny_dataset_dir(str(tmp_path / "data"), eval_rows=16)
     model_dir = tmp_path / "model"
-    code, out, err = _run(
-        ["--data", data, "--model", "escm2_ips", "--batch-size", "8",
+    code = main(
+        ["train", "--data", data, "--model", "escm2_ips", "--batch-size", "8",
          "--epochs", "2", "--learning-rate", "1e30", "--model-dir",
          str(model_dir), "--checkpoint-every", "1", "--strategy", "mirrored",
-         "--no-validation", *TINY], tmp_path, "nan")
+         "--no-validation", *TINY])
+    out, err = capsys.readouterr()
     assert code == 2, out + err
     line = err.strip().splitlines()[-1]
     assert "Training stopped at step" in line, err

@@ -16,6 +16,12 @@ def backend_gradients(fn, *arrays):
     An argument `fn` does not depend on (e.g. one that only reaches it
     through `stop_gradient`) gets an all-zero gradient on every backend.
     """
+    return backend_value_and_gradients(fn, *arrays)[1]
+
+
+def backend_value_and_gradients(fn, *arrays):
+    """`(fn(*arrays), backend_gradients(fn, *arrays))`, the value as a
+    float64 numpy scalar, from one evaluation of `fn`."""
     backend = keras.backend.backend()
     values = [np.asarray(a, "float32") for a in arrays]
     if backend == "tensorflow":
@@ -30,12 +36,15 @@ def backend_gradients(fn, *arrays):
             result, tensors,
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
-        return [np.asarray(g, "float64") for g in grads]
+        return (np.asarray(result, "float64"),
+                [np.asarray(g, "float64") for g in grads])
     if backend == "jax":
         import jax
 
-        grads = jax.grad(fn, argnums=tuple(range(len(values))))(*values)
-        return [np.asarray(g, "float64") for g in grads]
+        result, grads = jax.value_and_grad(
+            fn, argnums=tuple(range(len(values))))(*values)
+        return (np.asarray(result, "float64"),
+                [np.asarray(g, "float64") for g in grads])
     raise ValueError(
         f"backend_gradients supports the tensorflow and jax backends. Received: "
         f"backend={backend!r}"

@@ -50,3 +50,24 @@ def test_cells_get_the_eager_flag_and_rows_keep_the_result(tmp_path, monkeypatch
     assert seen[0]["run_eagerly"] is True and seen[0]["config"]["model"] == "naive"
     [row] = runner.store.latest().values()
     assert row["metrics"]["cvr_auc_true"] == 0.61 and row["status"] == "ok"
+
+
+def test_datasets_are_encoded_in_this_process(tmp_path, monkeypatch):
+    from tfcvr.bench.grid import cell
+    from tfcvr.data import DatasetDir
+    from tfcvr.features import keys
+    from tfcvr.testing.tiny_model import write_tiny_dataset_dir
+
+    seen = []
+    monkeypatch.setattr(in_process_runner, "prepare_dataset", seen.append)
+    [dataset] = _config().simulated_datasets()
+    InProcessRunner().prepare_dataset(dataset, str(tmp_path / "d"), str(tmp_path / "w"))
+    assert seen[0]["encode_in_process"] is True
+    # What the dataset task then runs instead of `tfcvr encode` in a child.
+    data_dir = write_tiny_dataset_dir(str(tmp_path / "data"), rows=64, eval_rows=16)
+    line = cell._encode_here(data_dir)
+    assert line.startswith("encoded for training: train 64 rows in ")
+    assert "eval 16 rows" in line
+    data = DatasetDir(data_dir)
+    for split in (keys.TRAIN_SPLIT, keys.EVAL_SPLIT):
+        assert data.format_of(split) == "encoded", split

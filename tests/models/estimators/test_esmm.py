@@ -104,7 +104,9 @@ class ESMMTest(EstimatorTestCase):
         restored = self.run_model_saving_test(model, features)
         self.assertIs(type(restored.backbone), BACKBONES[name])
 
-    def test_on_towers(self):
+    def test_fit_and_save_load(self):
+        # The default model is the towers one (TINY_BACKBONES' config): the
+        # base check and the backbone check, on one traced fit.
         self.check_backbone("towers")
 
     def test_on_shared_bottom(self):

@@ -174,7 +174,10 @@ def prepare_dataset(task):
             f"the Beam job wrote no rows to the {', '.join(empty)} split(s); "
             f"simulate more rows"
         )
-    encoded = _encode_in_child(data)
+    # A caller that already holds TensorFlow (`InProcessRunner`, in a
+    # notebook) encodes here: a child would spend seconds importing it again.
+    encoded = (_encode_here(data) if task.get("encode_in_process")
+               else _encode_in_child(data))
     shutil.copy(simulated["simulation"], os.path.join(path, SIMULATION_FILE))
     if not task.get("keep_logs"):
         shutil.rmtree(logs)
@@ -189,6 +192,18 @@ def prepare_dataset(task):
     with open(os.path.join(path, READY_FILE), "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
     return record
+
+
+def _encode_here(data_dir):
+    """`tfcvr encode DIR` in this process. Returns its one line."""
+    from tfcvr.data.encode_splits import describe
+    from tfcvr.data.encode_splits import encode_splits
+
+    splits = (keys.TRAIN_SPLIT, keys.EVAL_SPLIT)
+    manifests = encode_splits(data_dir, splits, required=True)
+    line = describe(data_dir, manifests, splits)
+    print(line, flush=True)
+    return line
 
 
 def _encode_in_child(data_dir):
