@@ -232,15 +232,14 @@ class FusedAdam(keras.optimizers.Adam):
             v_rows = self.beta_2 * tf.gather(v.value, rows)
         else:
             rows, position = tf.unique(gradient.indices)
-            g = tf.math.unsorted_segment_sum(
-                tf.cast(gradient.values, variable.dtype), position,
-                tf.shape(rows)[0])
+            values = tf.cast(gradient.values, variable.dtype)
+            count = tf.shape(rows)[0]
+            g = tf.math.unsorted_segment_sum(values, position, count)
             m_rows = (self.beta_1 * tf.gather(m.value, rows)
                       + (1 - self.beta_1) * g)
-            squares = (tf.math.unsorted_segment_sum(
-                tf.square(tf.cast(gradient.values, variable.dtype)),
-                position, tf.shape(rows)[0])
-                if self.square_reads_apart else tf.square(g))
+            squares = (tf.math.unsorted_segment_sum(tf.square(values),
+                                                    position, count)
+                       if self.square_reads_apart else tf.square(g))
             v_rows = (self.beta_2 * tf.gather(v.value, rows)
                       + (1 - self.beta_2) * squares)
         self.assign(m, tf.IndexedSlices(m_rows, rows))
