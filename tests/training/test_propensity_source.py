@@ -1,5 +1,6 @@
 """The propensity options give the weights they promise (NumPy reference)."""
 
+import json
 import os
 
 import numpy as np
@@ -133,10 +134,14 @@ def test_a_logged_column_reaches_the_batches_and_nothing_else_does(logged):
 def test_ctr_model_propensity_is_the_calibrated_pctr_of_the_first_stage(logged, tmp_path):
     net, info = train(logged, model="multi_ipw", batch_size=64, params=TINY, verbose=0,
                       model_dir=str(tmp_path / "m"), propensity="ctr_model",
-                      propensity_calibration="platt")
+                      propensity_calibration="platt", steps_per_execution=2, cache=True)
     record = info["propensity"]
     assert record["source"] == "ctr_model" and record["stage"]["model"] == "naive"
-    assert os.path.isdir(tmp_path / "m" / "propensity" / "pretrained")
+    stage_dir = tmp_path / "m" / "propensity" / "pretrained"
+    # The first stage trains under the estimator's own controls.
+    with open(stage_dir / "train_config.json") as f:
+        stage_config = json.load(f)
+    assert (stage_config["steps_per_execution"], stage_config["cache"]) == (2, True)
     # The batches carry Platt(pCTR of the first stage), fitted on eval.
     from tfcvr.training.model_dir import load_model_dir
 

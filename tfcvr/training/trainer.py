@@ -217,8 +217,10 @@ def train(
         probe.build()
         propensity.check_estimator(probe)
         del probe
-    if stage is not None:
-        stage.run(lambda **run: train(
+    def train_stage(**run):
+        # A first stage (pretraining or the propensity's CTR model) trains
+        # under the same controls as the estimator it feeds.
+        return train(
             data_dir, batch_size=batch_size, strategy=strategy,
             learning_rate=learning_rate, precision=precision,
             steps_per_execution=steps_per_execution, validate=False,
@@ -226,14 +228,14 @@ def train(
             run_eagerly=run_eagerly, verbose=verbose,
             checkpoint_every=checkpoint_every, deterministic=deterministic,
             restart=restart, log=log, input_format=input_format,
-            optimizer=optimizer, **run)[0], data_dir, data.schema, model_dir, epochs)
+            optimizer=optimizer, **run)[0]
+
+    if stage is not None:
+        stage.run(train_stage, data_dir, data.schema, model_dir, epochs)
     if propensity.external:
-        propensity.prepare(data, lambda **run: train(
-            data_dir, batch_size=batch_size, learning_rate=learning_rate,
-            seed=seed, validate=False, verbose=verbose, log=log,
-            input_format=input_format, optimizer=optimizer, **run)[0],
-            model_dir, epochs, calibration_data=held_out,
-            calibration_split=held_out_name)
+        propensity.prepare(data, train_stage, model_dir, epochs,
+                           calibration_data=held_out,
+                           calibration_split=held_out_name)
     keras.utils.set_random_seed(seed)
     if deterministic:
         _enable_determinism(log)
